@@ -1,0 +1,39 @@
+# hotport: every target bootstraps its own tools from the lock file.
+# Needs only python3 (>= 3.11) on the PATH; uv itself is installed into .tools/.
+PYTHON ?= python3
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.9
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+export UV_PYTHON_DOWNLOADS := never
+RUN    := $(UV) run --frozen --no-sync
+
+.PHONY: demo test lint typecheck unit sync clean sim
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+sync: $(UV)
+	$(UV) sync --frozen --all-extras --quiet
+
+## demo: the main job (for now: the Neutron simulator on 127.0.0.1:9696, `lan` profile)
+demo: sync
+	$(RUN) hotport sim-neutron --listen 127.0.0.1:9696 --profile lan
+
+## test: lint, type-check and the whole test suite
+test: sync lint typecheck
+	$(RUN) pytest $(PYTEST_ARGS)
+
+lint: sync
+	$(RUN) ruff check src tests
+	$(RUN) ruff format --check src tests
+
+typecheck: sync
+	$(RUN) mypy
+
+unit: sync
+	$(RUN) pytest tests/unit $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache
