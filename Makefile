@@ -15,7 +15,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 sync: $(UV)
-	$(UV) sync --frozen --all-extras --quiet
+	$(UV) sync --frozen --all-extras
 
 ## demo: the main job (for now: the Neutron simulator on 127.0.0.1:9696, `lan` profile)
 demo: sync
