@@ -100,7 +100,9 @@ class EventCapture:
             with self.lock:
                 self.posts.append({"headers": dict(request.headers), "body": body})
                 self.events.extend(body.get("events", []))
-            echoed = [{**e, "status": e.get("status", "completed"), "code": 200} for e in body["events"]]
+            echoed = [
+                {**e, "status": e.get("status", "completed"), "code": 200} for e in body["events"]
+            ]
             return JSONResponse({"events": echoed})
 
         return Starlette(
@@ -111,15 +113,15 @@ class EventCapture:
         with self.lock:
             return [e for e in self.events if e.get("tag") == port_id]
 
-    async def wait_for(self, port_id: str, name: str, timeout: float = 20.0) -> dict[str, Any]:
+    async def wait_for(self, port_id: str, name: str, within: float = 20.0) -> dict[str, Any]:
         """Poll (bounded) until an event `name` for `port_id` was received."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             for e in self.for_port(port_id):
                 if e["name"] == name:
                     return e
             await asyncio.sleep(0.05)
-        raise AssertionError(f"no {name} event for port {port_id} in {timeout}s: {self.events}")
+        raise AssertionError(f"no {name} event for port {port_id} in {within}s: {self.events}")
 
 
 @dataclass
@@ -243,7 +245,9 @@ def neutron_server() -> Iterator[tuple[str, EventCapture]]:
     notify = urlsplit(NOTIFY_URL)
     capture = EventCapture()
     try:
-        cap = ServerThread(capture.app(), host=notify.hostname or "127.0.0.1", port=notify.port or 80)
+        cap = ServerThread(
+            capture.app(), host=notify.hostname or "127.0.0.1", port=notify.port or 80
+        )
     except OSError as exc:
         pytest.fail(f"cannot listen on {NOTIFY_URL} for neutron's events: {exc}")
     with cap:

@@ -80,7 +80,8 @@ async def test_network_and_subnet_shapes(target: Target) -> None:
     assert set(sub) == keys_of("list subnets by network", "subnets")
     assert sub["gateway_ip"] == "192.0.2.1"
     assert sub["allocation_pools"] == [{"start": "192.0.2.2", "end": "192.0.2.254"}]
-    assert sub["host_routes"] == [] and sub["dns_nameservers"] == []
+    assert sub["host_routes"] == []
+    assert sub["dns_nameservers"] == []
 
 
 async def test_list_networks_and_subnets_by_many_ids(target: Target) -> None:
@@ -111,7 +112,8 @@ async def test_unbound_port_shape(target: Target) -> None:
     assert set(port) == keys_of("create port (unbound)", "port")
     assert port["status"] == "DOWN"
     assert MAC_RE.match(port["mac_address"])
-    assert port["device_id"] == "" and port["device_owner"] == ""
+    assert port["device_id"] == ""
+    assert port["device_owner"] == ""
     assert port["binding:host_id"] == ""
     assert port["binding:vif_type"] == "unbound"
     assert port["binding:vif_details"] == {}
@@ -141,14 +143,21 @@ async def test_requested_fixed_ip(target: Target) -> None:
     net, sub = await target.network()
     port = await target.create(
         "ports",
-        {"network_id": net["id"], "project_id": PROJECT_ID, "fixed_ips": [{"ip_address": "192.0.2.77"}]},
+        {
+            "network_id": net["id"],
+            "project_id": PROJECT_ID,
+            "fixed_ips": [{"ip_address": "192.0.2.77"}],
+        },
     )
     assert port["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": "192.0.2.77"}]
 
 
 async def test_allocated_addresses_are_unique(target: Target) -> None:
     net, _ = await target.network()
-    ports = [await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID}) for _ in range(6)]
+    ports = [
+        await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
+        for _ in range(6)
+    ]
     assert len({p["mac_address"] for p in ports}) == 6
     assert len({p["fixed_ips"][0]["ip_address"] for p in ports}) == 6
 
@@ -160,7 +169,9 @@ async def test_bind_with_if_match(target: Target) -> None:
     server = str(uuid.uuid4())
     r = await target.http.put(
         f"/v2.0/ports/{port['id']}",
-        json={"port": {"device_id": server, "device_owner": "compute:nova", "binding:host_id": HOST}},
+        json={
+            "port": {"device_id": server, "device_owner": "compute:nova", "binding:host_id": HOST}
+        },
         headers={"If-Match": f"revision_number={port['revision_number']}"},
     )
     assert r.status_code == 200, r.text
@@ -182,7 +193,10 @@ async def test_stale_if_match_is_refused_and_changes_nothing(target: Target) -> 
         headers={"If-Match": f"revision_number={rev + 5}"},
     )
     assert_error(
-        r, 412, "RevisionNumberConstraintFailed", f"Constrained to {rev + 5}, but current revision is {rev}"
+        r,
+        412,
+        "RevisionNumberConstraintFailed",
+        f"Constrained to {rev + 5}, but current revision is {rev}",
     )
     after = (await target.http.get(f"/v2.0/ports/{port['id']}")).json()["port"]
     assert after["revision_number"] == rev
@@ -193,7 +207,9 @@ async def test_malformed_if_match_is_ignored(target: Target) -> None:
     net, _ = await target.network()
     port = await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
     r = await target.http.put(
-        f"/v2.0/ports/{port['id']}", json={"port": {"name": "renamed"}}, headers={"If-Match": "garbage"}
+        f"/v2.0/ports/{port['id']}",
+        json={"port": {"name": "renamed"}},
+        headers={"If-Match": "garbage"},
     )
     assert r.status_code == 200
     assert r.json()["port"]["name"] == "renamed"
@@ -248,7 +264,13 @@ async def test_mac_address_in_use(target: Target) -> None:
     port = await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
     r = await target.http.post(
         "/v2.0/ports",
-        json={"port": {"network_id": net["id"], "project_id": PROJECT_ID, "mac_address": port["mac_address"]}},
+        json={
+            "port": {
+                "network_id": net["id"],
+                "project_id": PROJECT_ID,
+                "mac_address": port["mac_address"],
+            }
+        },
     )
     assert_error(
         r,
@@ -265,16 +287,27 @@ async def test_ip_address_in_use(target: Target) -> None:
     ip = port["fixed_ips"][0]["ip_address"]
     r = await target.http.post(
         "/v2.0/ports",
-        json={"port": {"network_id": net["id"], "project_id": PROJECT_ID, "fixed_ips": [{"ip_address": ip}]}},
+        json={
+            "port": {
+                "network_id": net["id"],
+                "project_id": PROJECT_ID,
+                "fixed_ips": [{"ip_address": ip}],
+            }
+        },
     )
     assert_error(
-        r, 409, "IpAddressAlreadyAllocated", f"IP address {ip} already allocated in subnet {sub['id']}"
+        r,
+        409,
+        "IpAddressAlreadyAllocated",
+        f"IP address {ip} already allocated in subnet {sub['id']}",
     )
 
 
 async def test_port_on_missing_network(target: Target) -> None:
     missing = str(uuid.uuid4())
-    r = await target.http.post("/v2.0/ports", json={"port": {"network_id": missing, "project_id": PROJECT_ID}})
+    r = await target.http.post(
+        "/v2.0/ports", json={"port": {"network_id": missing, "project_id": PROJECT_ID}}
+    )
     assert_error(r, 404, "NetworkNotFound", f"Network {missing} could not be found.")
 
 
@@ -282,8 +315,14 @@ async def test_port_on_missing_network(target: Target) -> None:
     ("label", "body"),
     [
         ("create port no body key", {"prt": {}}),
-        ("create port unknown attr", {"port": {"network_id": "NET", "project_id": PROJECT_ID, "bogus": 1}}),
-        ("create port bad mac", {"port": {"network_id": "NET", "project_id": PROJECT_ID, "mac_address": "zz"}}),
+        (
+            "create port unknown attr",
+            {"port": {"network_id": "NET", "project_id": PROJECT_ID, "bogus": 1}},
+        ),
+        (
+            "create port bad mac",
+            {"port": {"network_id": "NET", "project_id": PROJECT_ID, "mac_address": "zz"}},
+        ),
     ],
 )
 async def test_bad_port_bodies(target: Target, label: str, body: dict[str, Any]) -> None:
@@ -342,7 +381,9 @@ async def test_unknown_filter_is_refused(target: Target) -> None:
 async def test_pagination_with_links(target: Target) -> None:
     net, _ = await target.network()
     server = str(uuid.uuid4())
-    ids = sorted([(await compute_port(target, net["id"], device_id=server))["id"] for _ in range(5)])
+    ids = sorted(
+        [(await compute_port(target, net["id"], device_id=server))["id"] for _ in range(5)]
+    )
     seen: list[str] = []
     params: list[tuple[str, str]] = [("device_id", server), ("limit", "2"), ("fields", "id")]
     pages = 0
@@ -356,7 +397,8 @@ async def test_pagination_with_links(target: Target) -> None:
             assert set(links) == {"next", "previous"}
             q = parse_qs(urlsplit(links["next"]).query)
             assert q["marker"] == [body["ports"][-1]["id"]]
-            assert q["limit"] == ["2"] and q["device_id"] == [server]
+            assert q["limit"] == ["2"]
+            assert q["device_id"] == [server]
             assert parse_qs(urlsplit(links["previous"]).query)["page_reverse"] == ["True"]
         if "next" not in links:
             break
@@ -368,7 +410,12 @@ async def test_pagination_with_links(target: Target) -> None:
 
 async def test_bad_limit_and_missing_marker(target: Target) -> None:
     r = await target.http.get("/v2.0/ports", params={"limit": "abc"})
-    assert_error(r, 400, "BadRequest", "Bad limit request: Limit must be an integer 0 or greater and not 'abc'.")
+    assert_error(
+        r,
+        400,
+        "BadRequest",
+        "Bad limit request: Limit must be an integer 0 or greater and not 'abc'.",
+    )
     missing = str(uuid.uuid4())
     r = await target.http.get("/v2.0/ports", params={"limit": "2", "marker": missing})
     assert_error(r, 404, "PortNotFound", f"Port {missing} could not be found.")
@@ -378,30 +425,51 @@ async def test_bad_limit_and_missing_marker(target: Target) -> None:
 async def test_floating_ips(target: Target) -> None:
     net, sub = await target.network()
     ext = await target.create(
-        "networks", {"name": f"ext-{uuid.uuid4().hex[:6]}", "project_id": PROJECT_ID, "router:external": True}
+        "networks",
+        {"name": f"ext-{uuid.uuid4().hex[:6]}", "project_id": PROJECT_ID, "router:external": True},
     )
     await target.create(
         "subnets",
-        {"network_id": ext["id"], "cidr": "203.0.113.0/24", "ip_version": 4, "project_id": PROJECT_ID, "enable_dhcp": False},
+        {
+            "network_id": ext["id"],
+            "cidr": "203.0.113.0/24",
+            "ip_version": 4,
+            "project_id": PROJECT_ID,
+            "enable_dhcp": False,
+        },
     )
     router = await target.create(
-        "routers", {"name": "conf-r", "project_id": PROJECT_ID, "external_gateway_info": {"network_id": ext["id"]}}
+        "routers",
+        {
+            "name": "conf-r",
+            "project_id": PROJECT_ID,
+            "external_gateway_info": {"network_id": ext["id"]},
+        },
     )
-    r = await target.http.put(f"/v2.0/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]})
+    r = await target.http.put(
+        f"/v2.0/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}
+    )
     assert r.status_code == 200, r.text
     port = await compute_port(target, net["id"])
     fip = await target.create(
-        "floatingips", {"floating_network_id": ext["id"], "port_id": port["id"], "project_id": PROJECT_ID}
+        "floatingips",
+        {"floating_network_id": ext["id"], "port_id": port["id"], "project_id": PROJECT_ID},
     )
     assert set(fip) == keys_of("create floatingip (port_id of a compute port)", "floatingip")
     assert fip["port_id"] == port["id"]
     assert fip["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
     assert fip["router_id"] == router["id"]
-    assert ipaddress.ip_address(fip["floating_ip_address"]) in ipaddress.ip_network("203.0.113.0/24")
+    assert ipaddress.ip_address(fip["floating_ip_address"]) in ipaddress.ip_network(
+        "203.0.113.0/24"
+    )
     assert fip["port_details"]["device_id"] == port["device_id"]
-    r = await target.http.get("/v2.0/floatingips", params=[("port_id", port["id"]), ("port_id", str(uuid.uuid4()))])
+    r = await target.http.get(
+        "/v2.0/floatingips", params=[("port_id", port["id"]), ("port_id", str(uuid.uuid4()))]
+    )
     assert [f["id"] for f in r.json()["floatingips"]] == [fip["id"]]
-    r = await target.http.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": None}})
+    r = await target.http.put(
+        f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": None}}
+    )
     assert r.status_code == 200
     assert r.json()["floatingip"]["port_id"] is None
     assert r.json()["floatingip"]["fixed_ip_address"] is None
@@ -416,7 +484,9 @@ async def test_events_for_a_compute_port(target: Target) -> None:
     server = str(uuid.uuid4())
     r = await target.http.put(
         f"/v2.0/ports/{port['id']}",
-        json={"port": {"device_id": server, "device_owner": "compute:nova", "binding:host_id": HOST}},
+        json={
+            "port": {"device_id": server, "device_owner": "compute:nova", "binding:host_id": HOST}
+        },
     )
     assert r.status_code == 200
     changed = await target.capture.wait_for(port["id"], "network-changed")
