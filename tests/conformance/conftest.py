@@ -158,6 +158,10 @@ class Target:
         self.created.append((collection, obj["id"]))
         return obj
 
+    async def port(self, net_id: str) -> dict[str, Any]:
+        """A fresh unbound port on `net_id`."""
+        return await self.create("ports", {"network_id": net_id, "project_id": PROJECT_ID})
+
     async def network(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """A fresh network with one IPv4 subnet 192.0.2.0/24."""
         net = await self.create(

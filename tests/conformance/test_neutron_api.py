@@ -39,6 +39,11 @@ def assert_error(r: Any, status: int, etype: str, message: str | None = None) ->
     return dict(err)
 
 
+def bind_body(server: str) -> dict[str, Any]:
+    """The one PUT body that binds a port to a VM on HOST."""
+    return {"port": {"device_id": server, "device_owner": "compute:nova", "binding:host_id": HOST}}
+
+
 async def compute_port(t: Target, net_id: str, **extra: Any) -> dict[str, Any]:
     body = {
         "network_id": net_id,
@@ -108,7 +113,7 @@ async def test_show_missing_network(target: Target) -> None:
 # ------------------------------------------------------------------ ports: shapes
 async def test_unbound_port_shape(target: Target) -> None:
     net, sub = await target.network()
-    port = await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
+    port = await target.port(net["id"])
     assert set(port) == keys_of("create port (unbound)", "port")
     assert port["status"] == "DOWN"
     assert MAC_RE.match(port["mac_address"])
@@ -154,10 +159,7 @@ async def test_requested_fixed_ip(target: Target) -> None:
 
 async def test_allocated_addresses_are_unique(target: Target) -> None:
     net, _ = await target.network()
-    ports = [
-        await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
-        for _ in range(6)
-    ]
+    ports = [await target.port(net["id"]) for _ in range(6)]
     assert len({p["mac_address"] for p in ports}) == 6
     assert len({p["fixed_ips"][0]["ip_address"] for p in ports}) == 6
 
@@ -165,13 +167,11 @@ async def test_allocated_addresses_are_unique(target: Target) -> None:
 # ------------------------------------------------------------------ ports: writes, revisions
 async def test_bind_with_if_match(target: Target) -> None:
     net, _ = await target.network()
-    port = await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
+    port = await target.port(net["id"])
     server = str(uuid.uuid4())
     r = await target.http.put(
         f"/v2.0/ports/{port['id']}",
-        json={
-            "port": {"device_id": server, "device_owner": "compute:nova", "binding:host_id": HOST}
-        },
+        json=bind_body(server),
         headers={"If-Match": f"revision_number={port['revision_number']}"},
     )
     assert r.status_code == 200, r.text
@@ -185,7 +185,7 @@ async def test_bind_with_if_match(target: Target) -> None:
 
 async def test_stale_if_match_is_refused_and_changes_nothing(target: Target) -> None:
     net, _ = await target.network()
-    port = await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
+    port = await target.port(net["id"])
     rev = port["revision_number"]
     r = await target.http.put(
         f"/v2.0/ports/{port['id']}",
@@ -205,7 +205,7 @@ async def test_stale_if_match_is_refused_and_changes_nothing(target: Target) -> 
 
 async def test_malformed_if_match_is_ignored(target: Target) -> None:
     net, _ = await target.network()
-    port = await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
+    port = await target.port(net["id"])
     r = await target.http.put(
         f"/v2.0/ports/{port['id']}",
         json={"port": {"name": "renamed"}},
@@ -261,7 +261,7 @@ async def test_delete_port(target: Target) -> None:
 # ------------------------------------------------------------------ ports: conflicts and bad input
 async def test_mac_address_in_use(target: Target) -> None:
     net, _ = await target.network()
-    port = await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
+    port = await target.port(net["id"])
     r = await target.http.post(
         "/v2.0/ports",
         json={
@@ -283,7 +283,7 @@ async def test_mac_address_in_use(target: Target) -> None:
 
 async def test_ip_address_in_use(target: Target) -> None:
     net, sub = await target.network()
-    port = await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
+    port = await target.port(net["id"])
     ip = port["fixed_ips"][0]["ip_address"]
     r = await target.http.post(
         "/v2.0/ports",
@@ -352,7 +352,7 @@ async def test_list_filters_and_fields(target: Target) -> None:
     server = str(uuid.uuid4())
     mine = [await compute_port(target, net["id"], device_id=server) for _ in range(3)]
     stray = await compute_port(target, other["id"])
-    loose = await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
+    loose = await target.port(net["id"])
     ids = sorted(p["id"] for p in mine)
 
     async def listed(params: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -480,13 +480,11 @@ async def test_floating_ips(target: Target) -> None:
 # ------------------------------------------------------------------ events to the compute service
 async def test_events_for_a_compute_port(target: Target) -> None:
     net, _ = await target.network()
-    port = await target.create("ports", {"network_id": net["id"], "project_id": PROJECT_ID})
+    port = await target.port(net["id"])
     server = str(uuid.uuid4())
     r = await target.http.put(
         f"/v2.0/ports/{port['id']}",
-        json={
-            "port": {"device_id": server, "device_owner": "compute:nova", "binding:host_id": HOST}
-        },
+        json=bind_body(server),
     )
     assert r.status_code == 200
     changed = await target.capture.wait_for(port["id"], "network-changed")
