@@ -1,0 +1,1 @@
+"""hotport.store."""
