@@ -402,12 +402,16 @@ class NeutronClient:
 
     async def list_floating_ips(
         self,
-        port_ids: Sequence[str],
+        port_ids: Sequence[str] | None,
         *,
         attempt_timeout: float | None = None,
         deadline: float | None = None,
     ) -> list[FloatingIP]:
-        """`GET /v2.0/floatingips?port_id=a&port_id=b...` (an empty list sends nothing)."""
+        """`GET /v2.0/floatingips?port_id=a&port_id=b...` (an empty list sends nothing).
+
+        `port_ids=None` lists every floating IP the credentials can see, in ONE request
+        whatever their number: the heal uses it when its ports are too many for one URL.
+        """
         rows = await self._list(
             "list_floating_ips",
             "floatingips",

@@ -351,6 +351,17 @@ async def test_list_floating_ips_by_ports(make_client: MakeClient) -> None:
     assert fips[0].floating_ip_address == fip["floating_ip_address"]
 
 
+async def test_list_all_floating_ips_in_one_request(make_client: MakeClient) -> None:
+    fip = sample("create floatingip (port_id of a compute port)")["body"]["floatingip"]
+    script = Script(Reply(200, {"floatingips": [fip]}))
+
+    fips = await make_client(script, id_chunk=2).list_floating_ips(None)
+
+    assert len(script.requests) == 1
+    assert script.last.url.params.multi_items() == []
+    assert [f.id for f in fips] == [fip["id"]]
+
+
 @pytest.mark.parametrize(
     "call",
     [
