@@ -182,7 +182,9 @@ class Store(Protocol):
     ) -> int: ...
 
     async def journal_update(self, entry_id: int, details: Mapping[str, Any]) -> None:
-        """Merge `details` into an open entry (e.g. record that the port was bound)."""
+        """Merge `details` into an open entry (e.g. record that the port was bound).
+        A `port_id` in `details` also sets the entry's port when it had none (a port the
+        operation created after it started), so that `open_ports` sees it."""
         ...
 
     async def journal_finish(

@@ -967,11 +967,13 @@ class SqlStore:
     async def journal_update(self, entry_id: int, details: Mapping[str, Any]) -> None:
         async def txn(conn: AsyncConnection) -> None:
             entry = await self._open_entry(conn, entry_id, "journal_update")
-            await conn.execute(
-                sa.update(journal)
-                .where(journal.c.id == entry_id)
-                .values(details={**entry.details, **details}, updated_at=self._clock())
-            )
+            values: dict[str, Any] = {
+                "details": {**entry.details, **details},
+                "updated_at": self._clock(),
+            }
+            if entry.port_id is None and isinstance(details.get("port_id"), str):
+                values["port_id"] = details["port_id"]  # learnt after the start (a created port)
+            await conn.execute(sa.update(journal).where(journal.c.id == entry_id).values(**values))
 
         await self._write("journal_update", txn)
 

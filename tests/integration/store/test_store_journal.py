@@ -122,3 +122,15 @@ async def test_the_journal_survives_a_restart(db_url: str, empty_store: SqlStore
         assert await again.open_ports() == {"p1"}
     finally:
         await again.close()
+
+
+async def test_a_port_learnt_after_the_start_counts_as_open(empty_store: SqlStore) -> None:
+    store = empty_store
+    entry_id = await store.journal_start(INSTANCE_A, None, "attach", {"created": True})
+    assert await store.open_ports() == set()
+    await store.journal_update(entry_id, {"port_id": "p-new"})
+    assert await store.open_ports() == {"p-new"}
+    [entry] = await store.journal()
+    assert entry.port_id == "p-new"
+    await store.journal_update(entry_id, {"port_id": "p-other"})  # the first one stays
+    assert (await store.journal())[0].port_id == "p-new"
