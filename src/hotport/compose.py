@@ -1,0 +1,145 @@
+"""The composition root: the one place where concrete backends are chosen and wired.
+
+Owns: building an `InterfaceManager` from its parts (`build_manager`), and the
+in-process stack used by the tests, the demo and the benchmarks (`InProcessStack`): the
+Neutron simulator reached through httpx's ASGI transport (no sockets), its event
+notifier delivering straight into the engine (the same JSON, batching included), a SQL
+store, in-process locks and the in-memory hypervisor.
+
+Must never: be imported by the engine or by a backend (dependencies point inward).
+
+Concurrency: building is sequential; the stack is then used from one event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hotport.engine.context import Engine, EngineConfig
+from hotport.engine.contracts import NetworkAPI
+from hotport.engine.manager import InterfaceManager
+from hotport.engine.policy import POLICIES
+from hotport.engine.trace import observe_request
+from hotport.engine.waiters import ExternalEvent
+from hotport.locks.base import LockBackend
+from hotport.locks.facade import Locks
+from hotport.locks.local import LocalLocks
+from hotport.network import NeutronClient, NoAuth
+from hotport.sim.app import create_app
+from hotport.sim.config import SimConfig
+from hotport.store.base import Store
+from hotport.store.sql import open_store
+from hotport.virt.base import VirtDriver
+from hotport.virt.memory import MemoryDriver
+
+SIM_URL = "http://neutron.sim"
+ENGINE_EVENTS_URL = "http://hotport.local/v2.1"
+
+
+def build_manager(
+    *,
+    config: EngineConfig,
+    network: NetworkAPI,
+    store: Store,
+    virt: VirtDriver,
+    policy: str = "hotport",
+    locks: LockBackend | None = None,
+) -> InterfaceManager:
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose from {sorted(POLICIES)}")
+    network.add_observer(observe_request)
+    engine = Engine(
+        config=config,
+        network=network,
+        store=store,
+        locks=Locks(locks if locks is not None else LocalLocks()),
+        virt=virt,
+        policy=POLICIES[policy],
+    )
+    return InterfaceManager(engine)
+
+
+@dataclass
+class InProcessStack:
+    """Simulator + engine + SQLite + memory driver in one process, no sockets."""
+
+    manager: InterfaceManager
+    client: NeutronClient
+    store: Store
+    virt: MemoryDriver
+    sim_app: Any
+    admin: httpx.AsyncClient  # raw HTTP to the simulator (fixtures, /_sim endpoints)
+    events_delivered: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def sim(self) -> Any:
+        return self.sim_app.state.sim
+
+    async def close(self) -> None:
+        await self.manager.close()
+        await self.sim.agent.aclose()
+        await self.sim.notifier.aclose()
+        await self.client.aclose()
+        await self.admin.aclose()
+        await self.store.close()
+        await self.virt.close()
+
+
+async def in_process_stack(
+    db_path: Path | str,
+    *,
+    host: str = "compute-1",
+    policy: str = "hotport",
+    sim: SimConfig | None = None,
+    engine: EngineConfig | None = None,
+    virt: MemoryDriver | None = None,
+    deliver_events: bool = True,
+    wrap_transport: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+) -> InProcessStack:
+    """Build the whole stack in this process. `deliver_events=False` keeps the
+    simulator's events from reaching the engine (the heal must then find the drift)."""
+    sim_config = (sim or SimConfig(profile="instant")).model_copy(
+        update={"notify_url": ENGINE_EVENTS_URL if deliver_events else None}
+    )
+    holder: dict[str, InterfaceManager] = {}
+    delivered: list[dict[str, Any]] = []
+
+    async def to_engine(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        delivered.extend(body["events"])
+        answers = await holder["manager"].events(
+            [
+                ExternalEvent(
+                    e["name"], e["server_uuid"], e.get("tag"), e.get("status", "completed")
+                )
+                for e in body["events"]
+            ]
+        )
+        return httpx.Response(
+            200,
+            json={
+                "events": [
+                    {**e, "code": a.code} for e, a in zip(body["events"], answers, strict=True)
+                ]
+            },
+        )
+
+    app = create_app(sim_config, notifier_transport=httpx.MockTransport(to_engine))
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=app)
+    if wrap_transport is not None:
+        transport = wrap_transport(transport)  # e.g. a test's gate that counts round trips
+    client = NeutronClient(NoAuth(SIM_URL), transport=transport)
+    store = await open_store(f"sqlite+aiosqlite:///{db_path}")
+    driver = virt if virt is not None else MemoryDriver()
+    config = engine if engine is not None else EngineConfig(host=host)
+    config = replace(config, host=host)
+    manager = build_manager(config=config, network=client, store=store, virt=driver, policy=policy)
+    holder["manager"] = manager
+    admin = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SIM_URL)
+    return InProcessStack(manager, client, store, driver, app, admin, delivered)

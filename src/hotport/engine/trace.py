@@ -1,0 +1,143 @@
+"""Per-operation traces: phases timed, network-service requests counted, lock waits.
+
+Owns: `OperationTrace` (one attach, detach, event refresh, heal or recovery), the
+context variable that makes the current trace reachable from the network client's
+observer (`observe_request`), and the arithmetic of sequential round trips.
+
+Must never: do I/O or decide anything; a trace only records.
+
+Concurrency: a trace belongs to one operation. Child tasks created with
+`asyncio.gather`/`create_task` inherit the context, so requests they send are counted
+in the operation that spawned them. Everything runs on one event loop; no locking.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class RequestObservation(Protocol):
+    """What the network client's observers receive (hotport.network.RequestRecord)."""
+
+    @property
+    def call(self) -> str: ...
+
+    @property
+    def duration(self) -> float: ...
+
+
+@dataclass(slots=True)
+class Phase:
+    name: str
+    start: float  # seconds since the operation started
+    seconds: float
+
+
+@dataclass
+class OperationTrace:
+    kind: str
+    instance_uuid: str | None = None
+    port_id: str | None = None
+    clock: Callable[[], float] = time.perf_counter
+    started: float = 0.0
+    ended: float | None = None
+    phases: list[Phase] = field(default_factory=list)
+    requests: Counter[str] = field(default_factory=Counter)
+    lock_wait: dict[str, float] = field(default_factory=dict)
+    outcome: str = "running"
+    error: str | None = None
+    _intervals: list[tuple[float, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.started:
+            self.started = self.clock()
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t0 = self.clock()
+        try:
+            yield
+        finally:
+            self.phases.append(Phase(name, t0 - self.started, self.clock() - t0))
+
+    def add_request(self, call: str, duration: float) -> None:
+        end = self.clock()
+        self.requests[call] += 1
+        self._intervals.append((end - duration, end))
+
+    def add_lock_wait(self, kind: str, seconds: float) -> None:
+        self.lock_wait[kind] = self.lock_wait.get(kind, 0.0) + seconds
+
+    def finish(self, outcome: str, error: str | None = None) -> None:
+        self.ended = self.clock()
+        self.outcome = outcome
+        self.error = error
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended if self.ended is not None else self.clock()) - self.started
+
+    @property
+    def request_count(self) -> int:
+        return sum(self.requests.values())
+
+    @property
+    def round_trips(self) -> int:
+        """Sequential waves of requests: requests that overlapped in time count once."""
+        waves = 0
+        end = float("-inf")
+        for start, stop in sorted(self._intervals):
+            if start >= end:
+                waves += 1
+                end = stop
+            else:
+                end = max(end, stop)
+        return waves
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "instance": self.instance_uuid,
+            "port_id": self.port_id,
+            "outcome": self.outcome,
+            "error": self.error,
+            "seconds": round(self.seconds, 6),
+            "phases": [
+                {"name": p.name, "start": round(p.start, 6), "seconds": round(p.seconds, 6)}
+                for p in self.phases
+            ],
+            "network_requests": dict(self.requests),
+            "network_request_total": self.request_count,
+            "network_round_trips": self.round_trips,
+            "lock_wait_seconds": {k: round(v, 6) for k, v in self.lock_wait.items()},
+        }
+
+
+_current: ContextVar[OperationTrace | None] = ContextVar("hotport_trace", default=None)
+
+
+def current_trace() -> OperationTrace | None:
+    return _current.get()
+
+
+@contextmanager
+def tracing(trace: OperationTrace) -> Iterator[OperationTrace]:
+    """Make `trace` the current one for this task (and the tasks it spawns)."""
+    token = _current.set(trace)
+    try:
+        yield trace
+    finally:
+        _current.reset(token)
+
+
+def observe_request(record: RequestObservation) -> None:
+    """A network-client observer: count the attempt in the current operation's trace."""
+    trace = _current.get()
+    if trace is not None:
+        trace.add_request(record.call, record.duration)
