@@ -112,6 +112,41 @@ class JournalEntry:
         return self.state == "started"
 
 
+# -- the write rules, as pure functions (the cache algebra) --------------------------
+
+
+def put_verdict(
+    row: VifRow | None,
+    revision: int,
+    expect: int | None = None,
+    expect_deleted: bool | None = None,
+) -> OutcomeReason:
+    """The outcome of a live write of `revision` over `row` (see `hotport.store.base`)."""
+    if expect is not None or expect_deleted is not None:
+        if row is None:
+            return "conflict"
+        if expect is not None and row.revision != expect:
+            return "conflict"
+        if expect_deleted is not None and row.deleted != expect_deleted:
+            return "conflict"
+    if row is None:
+        return "applied"
+    if row.deleted:
+        return "applied" if revision > row.revision else "stale"
+    return "applied" if revision >= row.revision else "stale"
+
+
+def tombstone_verdict(
+    row: VifRow | None, revision: int, expect: int | None = None
+) -> OutcomeReason:
+    """The outcome of tombstoning `row` at `revision` (see `hotport.store.base`)."""
+    if row is None:
+        return "missing"
+    if expect is not None and row.revision != expect:
+        return "conflict"
+    return "applied" if revision >= row.revision else "stale"
+
+
 class Store(Protocol):
     """Instances, VIF rows (with the write rules above) and the operation journal."""
 

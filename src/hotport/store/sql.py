@@ -68,11 +68,12 @@ from hotport.store.base import (
     JournalEntry,
     JournalKind,
     JournalState,
-    OutcomeReason,
     StoreError,
     StoreUnavailable,
     VifRow,
     WriteOutcome,
+    put_verdict,
+    tombstone_verdict,
 )
 from hotport.store.schema import instances, journal, vifs
 
@@ -139,41 +140,6 @@ class JournalEntryClosed(StoreError):
 
 class _Retry(Exception):
     """A guarded write found the row changed under it: run the transaction again."""
-
-
-# -- the write rules, as pure functions -----------------------------------------------
-
-
-def put_verdict(
-    row: VifRow | None,
-    revision: int,
-    expect: int | None = None,
-    expect_deleted: bool | None = None,
-) -> OutcomeReason:
-    """The outcome of a live write of `revision` over `row` (see `hotport.store.base`)."""
-    if expect is not None or expect_deleted is not None:
-        if row is None:
-            return "conflict"
-        if expect is not None and row.revision != expect:
-            return "conflict"
-        if expect_deleted is not None and row.deleted != expect_deleted:
-            return "conflict"
-    if row is None:
-        return "applied"
-    if row.deleted:
-        return "applied" if revision > row.revision else "stale"
-    return "applied" if revision >= row.revision else "stale"
-
-
-def tombstone_verdict(
-    row: VifRow | None, revision: int, expect: int | None = None
-) -> OutcomeReason:
-    """The outcome of tombstoning `row` at `revision` (see `hotport.store.base`)."""
-    if row is None:
-        return "missing"
-    if expect is not None and row.revision != expect:
-        return "conflict"
-    return "applied" if revision >= row.revision else "stale"
 
 
 # -- engine ---------------------------------------------------------------------------
