@@ -41,9 +41,7 @@ def test_compare_and_swap() -> None:
     assert tombstone_verdict(row(6), 6, expect=5) == "conflict"
 
 
-ops = st.lists(
-    st.tuples(st.sampled_from(["put", "tombstone"]), st.integers(0, 20)), max_size=40
-)
+ops = st.lists(st.tuples(st.sampled_from(["put", "tombstone"]), st.integers(0, 20)), max_size=40)
 
 
 @given(ops)
