@@ -68,10 +68,9 @@ async def attach_port(
 ) -> AttachResult:
     await require_instance(engine, instance_uuid)
     async with engine.traced("attach", instance_uuid, port_id) as trace:
-        with trace.phase("lock"):
-            async with engine.locks.port(port_id) as waited:
-                trace.add_lock_wait("port", waited)
-                vif = await _attach_locked(engine, trace, instance_uuid, port_id, tag)
+        async with engine.locks.port(port_id) as waited:
+            trace.add_lock_wait("port", waited)
+            vif = await _attach_locked(engine, trace, instance_uuid, port_id, tag)
         return AttachResult(vif, created_port=False, trace=trace)
 
 
@@ -104,13 +103,12 @@ async def attach_network(
                 await engine.store.journal_finish(entry, "failed", describe(exc))
                 raise
         trace.port_id = port.id
-        with trace.phase("lock"):
-            async with engine.locks.port(port.id) as waited:
-                trace.add_lock_wait("port", waited)
-                with translate_errors("attach"):
-                    await engine.store.journal_update(entry, {"port_id": port.id, "bound": True})
-                    # a port created a moment ago has no floating IP: no read for that
-                    vif = await _finish(engine, trace, entry, instance_uuid, port, [], True, tag)
+        async with engine.locks.port(port.id) as waited:
+            trace.add_lock_wait("port", waited)
+            with translate_errors("attach"):
+                await engine.store.journal_update(entry, {"port_id": port.id, "bound": True})
+                # a port created a moment ago has no floating IP: no read for that
+                vif = await _finish(engine, trace, entry, instance_uuid, port, [], True, tag)
         return AttachResult(vif, created_port=True, trace=trace)
 
 

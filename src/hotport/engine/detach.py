@@ -42,11 +42,10 @@ async def detach(engine: Engine, instance_uuid: str, port_id: str) -> DetachResu
         if await engine.store.get_instance(instance_uuid) is None:
             raise E.InstanceNotFound(f"instance {instance_uuid} is not known on this host")
     async with engine.traced("detach", instance_uuid, port_id) as trace:
-        with trace.phase("lock"):
-            async with engine.locks.port(port_id) as waited:
-                trace.add_lock_wait("port", waited)
-                with translate_errors("detach"):
-                    deleted = await _detach_locked(engine, trace, instance_uuid, port_id)
+        async with engine.locks.port(port_id) as waited:
+            trace.add_lock_wait("port", waited)
+            with translate_errors("detach"):
+                deleted = await _detach_locked(engine, trace, instance_uuid, port_id)
         return DetachResult(port_id, deleted, trace)
 
 

@@ -72,7 +72,10 @@ class OperationTrace:
         self._intervals.append((end - duration, end))
 
     def add_lock_wait(self, kind: str, seconds: float) -> None:
+        """Record the wait for a lock just taken (also as a phase, `lock-<kind>`)."""
         self.lock_wait[kind] = self.lock_wait.get(kind, 0.0) + seconds
+        now = self.clock() - self.started
+        self.phases.append(Phase(f"lock-{kind}", max(0.0, now - seconds), seconds))
 
     def finish(self, outcome: str, error: str | None = None) -> None:
         self.ended = self.clock()
