@@ -1,0 +1,212 @@
+"""The libvirt driver through the engine, on a real libvirtd with real QEMU guests.
+
+See conftest.py for the set-up (skips loudly without it; fails with HOTPORT_E2E=required).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+
+from hotport.engine import errors as E
+from hotport.engine.audit import audit
+from hotport.model import devname
+
+pytestmark = pytest.mark.e2e
+
+
+def interfaces(xml: str) -> list[ET.Element]:
+    devices = ET.fromstring(xml).find("devices")
+    return [] if devices is None else devices.findall("interface")
+
+
+def macs(xml: str) -> list[str]:
+    return sorted(
+        (i.find("mac").get("address") or "").lower()  # type: ignore[union-attr]
+        for i in interfaces(xml)
+    )
+
+
+async def adopt(stack: Any, guests: Any, kind: str = "guest") -> tuple[str, str]:
+    dom_uuid, name = await guests.start(kind)
+    await stack.manager.adopt_instance(dom_uuid, name)
+    return dom_uuid, name
+
+
+async def test_attach_ten_ports_then_detach_them_all(make_stack, guests, neutron) -> None:
+    stack = await make_stack()
+    nt = neutron(stack)
+    inst, name = await adopt(stack, guests)
+    net = await nt.network(mtu=1400)
+    ports = [await nt.port(net) for _ in range(10)]
+
+    results = await asyncio.gather(*(stack.manager.attach(inst, port_id=p) for p in ports))
+    by_port = {r.vif.id: r.vif for r in results}
+    assert set(by_port) == set(ports)
+
+    live = guests.virsh("dumpxml", name)
+    assert macs(live) == sorted(v.address.lower() for v in by_port.values())
+    for iface in interfaces(live):
+        port = iface.find("alias").get("name").removeprefix("ua-")  # type: ignore[union-attr]
+        assert port in by_port
+        assert iface.get("type") == "ethernet"
+        assert iface.find("target").get("dev") == devname(port)  # type: ignore[union-attr]
+        assert iface.find("model").get("type") == "virtio"  # type: ignore[union-attr]
+        assert iface.find("mtu").get("size") == "1400"  # type: ignore[union-attr]
+    # persistent too: the domain keeps them across a restart
+    assert macs(guests.virsh("dumpxml", "--inactive", name)) == macs(live)
+    assert {devname(p) for p in ports} <= guests.taps()
+    nics = await stack.virt.nics(inst)
+    assert {n.port_id for n in nics} == set(ports)
+    for p in ports:
+        assert (await nt.show(p))["device_id"] == inst
+    assert (await audit(stack.manager.engine)).ok
+
+    await asyncio.gather(*(stack.manager.detach(inst, p) for p in ports))
+
+    assert interfaces(guests.virsh("dumpxml", name)) == []
+    assert interfaces(guests.virsh("dumpxml", "--inactive", name)) == []
+    assert not ({devname(p) for p in ports} & guests.taps())
+    assert await stack.virt.nics(inst) == []
+    assert len(await stack.manager.interfaces(inst)) == 0
+    for p in ports:
+        assert (await nt.show(p))["device_id"] == ""
+    assert (await audit(stack.manager.engine)).ok
+
+
+async def test_rapid_attach_detach_attach_on_several_ports(make_stack, guests, neutron) -> None:
+    stack = await make_stack()
+    nt = neutron(stack)
+    inst, name = await adopt(stack, guests)
+    net = await nt.network()
+    ports = [await nt.port(net) for _ in range(4)]
+
+    async def churn(port: str) -> None:
+        for _ in range(20):
+            await stack.manager.attach(inst, port_id=port)
+            await stack.manager.detach(inst, port)
+        await stack.manager.attach(inst, port_id=port)
+
+    await asyncio.gather(*(churn(p) for p in ports))
+    await stack.manager.drain()
+
+    nics = await stack.virt.nics(inst)
+    assert sorted(n.port_id or "" for n in nics) == sorted(ports)  # no orphan, no duplicate
+    assert len({n.mac for n in nics}) == len(nics)
+    assert len(interfaces(guests.virsh("dumpxml", name))) == 4
+    assert len(interfaces(guests.virsh("dumpxml", "--inactive", name))) == 4
+    assert {devname(p) for p in ports} <= guests.taps()
+    report = await audit(stack.manager.engine)
+    assert report.ok, report.to_dict()
+    heal = await stack.manager.heal()
+    assert heal.drift == 0, heal.to_dict()
+
+
+async def test_a_guest_that_never_releases_fails_typed_and_changes_nothing(
+    make_stack, guests, neutron
+) -> None:
+    timeout = 3.0
+    stack = await make_stack(detach_timeout=timeout)
+    nt = neutron(stack)
+    inst, name = await adopt(stack, guests, "noguest")
+    net = await nt.network()
+    port = await nt.port(net)
+    attached = await stack.manager.attach(inst, port_id=port)
+    before = await stack.virt.nics(inst)
+    assert [n.port_id for n in before] == [port]
+
+    started = time.monotonic()
+    with pytest.raises(E.GuestDidNotRelease):
+        await stack.manager.detach(inst, port)
+    elapsed = time.monotonic() - started
+    assert timeout - 0.2 <= elapsed <= timeout + 2.0, elapsed
+
+    assert await stack.virt.nics(inst) == before  # the NIC is still there
+    assert macs(guests.virsh("dumpxml", "--inactive", name)) == [attached.vif.address.lower()]
+    assert devname(port) in guests.taps()
+    assert (await stack.manager.interface(inst, port)).id == port  # the cache unchanged
+    assert (await nt.show(port))["device_id"] == inst  # still bound
+    journal = await stack.manager.journal(inst)
+    assert journal[0].state == "failed", journal[0]
+    assert "did not release" in (journal[0].error or "")
+
+    heal = await stack.manager.heal()  # consistent: nothing to report or fix
+    assert heal.drift == 0, heal.to_dict()
+    assert heal.orphan_nics == []
+    assert heal.missing_nics == []
+    assert (await audit(stack.manager.engine)).ok
+    assert [n.port_id for n in await stack.virt.nics(inst)] == [port]
+
+
+async def test_libvirtd_restart_mid_run_reconnects(make_stack, guests, neutron) -> None:
+    stack = await make_stack()
+    nt = neutron(stack)
+    inst, _name = await adopt(stack, guests)
+    net = await nt.network()
+    p1, p2 = await nt.port(net), await nt.port(net)
+    await stack.manager.attach(inst, port_id=p1)
+
+    await guests.restart_libvirtd()
+
+    await stack.manager.attach(inst, port_id=p2)  # the next operation works
+    assert {n.port_id for n in await stack.virt.nics(inst)} == {p1, p2}
+    assert stack.virt.reconnects >= 1
+    await stack.manager.detach(inst, p1)  # and the device-removed events flow again
+    await stack.manager.detach(inst, p2)
+    assert await stack.virt.nics(inst) == []
+    assert (await audit(stack.manager.engine)).ok
+
+
+async def test_heal_reports_nics_added_and_removed_behind_its_back(
+    make_stack, guests, neutron
+) -> None:
+    stack = await make_stack(repair=False)
+    nt = neutron(stack)
+    inst, name = await adopt(stack, guests)
+    net = await nt.network()
+    kept, lost = await nt.port(net), await nt.port(net)
+    await stack.manager.attach(inst, port_id=kept)
+    lost_vif = (await stack.manager.attach(inst, port_id=lost)).vif
+    assert (await stack.manager.heal()).drift == 0
+
+    foreign_mac = "52:54:00:e2:e0:01"
+    with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
+        f.write(
+            f"<interface type='ethernet'><mac address='{foreign_mac}'/>"
+            "<target dev='tapforeign0' managed='yes'/><model type='virtio'/></interface>"
+        )
+        f.flush()
+        guests.virsh("attach-device", name, f.name, "--live")
+    guests.virsh("detach-interface", name, "ethernet", "--mac", lost_vif.address, "--live")
+    for _ in range(100):  # the guest acks asynchronously
+        if lost_vif.address.lower() not in macs(guests.virsh("dumpxml", name)):
+            break
+        await asyncio.sleep(0.05)
+
+    heal = await stack.manager.heal()
+    assert [o["mac"] for o in heal.orphan_nics] == [foreign_mac], heal.to_dict()
+    assert heal.orphan_nics[0]["instance"] == inst
+    assert [m["port_id"] for m in heal.missing_nics] == [lost], heal.to_dict()
+    assert heal.repaired == []  # repair is off: reported only
+    assert len(interfaces(guests.virsh("dumpxml", name))) == 2
+
+
+async def test_lifecycle_events_reach_listeners(make_stack, guests) -> None:
+    stack = await make_stack()
+    inst, name = await adopt(stack, guests)
+    seen: list[tuple[str, str]] = []
+    stack.virt.add_lifecycle_listener(lambda u, e: seen.append((u, e)))
+    await stack.virt.domains()  # connected, listening
+    await asyncio.to_thread(guests.remove, name)
+    for _ in range(100):
+        if (inst, "undefined") in seen:
+            break
+        await asyncio.sleep(0.05)
+    assert (inst, "destroyed") in seen, seen
+    assert (inst, "undefined") in seen, seen
+    assert inst not in {d.uuid for d in await stack.virt.domains()}
