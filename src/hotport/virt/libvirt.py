@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import threading
@@ -131,6 +132,7 @@ class LibvirtDriver:
         reconnect_backoff: float = 0.2,
         reconnect_backoff_max: float = 2.0,
         keepalive: tuple[int, int] = (5, 3),
+        observe_grace: float = 0.25,
         host_root: Path = Path("/"),
     ) -> None:
         # Lazy (the extra hotport[libvirt]); via importlib so mypy needs no stubs.
@@ -145,6 +147,7 @@ class LibvirtDriver:
         self.reconnect_backoff = reconnect_backoff
         self.reconnect_backoff_max = reconnect_backoff_max
         self.keepalive = keepalive
+        self.observe_grace = observe_grace
         self.host_root = host_root
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="hotport-lv")
         self._conn: Any = None
@@ -480,6 +483,7 @@ class LibvirtDriver:
             )
         except lv.libvirtError as exc:
             code = exc.get_error_code()
+            log.debug("libvirt: detach of a NIC of %s: error %d: %s", instance_uuid, code, exc)
             if code == lv.VIR_ERR_OPERATION_IN_PROGRESS or _IN_PROGRESS_TEXT in str(exc):
                 return "in-progress"
             if code == lv.VIR_ERR_DEVICE_MISSING:
@@ -517,6 +521,7 @@ class LibvirtDriver:
                     self._run(lambda conn: self._send_detach(conn, instance_uuid, element), what)
                 )
                 sending.add_done_callback(_consume)
+                sending.add_done_callback(functools.partial(self._sent, key))
                 self._sending[key] = sending
                 log.debug("libvirt: %s: detach sent (attempt %d)", what, attempt + 1)
             slice_end = ends[attempt]
@@ -539,24 +544,44 @@ class LibvirtDriver:
                     # "sent" or "in-progress": the guest is working on it; wait for the
                     # event (never re-send while it processes).
             if waiter.future.done():
-                if waiter.future.cancelled():
-                    raise HypervisorUnavailable(f"{what}: the driver was closed")
-                if waiter.future.result():
-                    return True
-                raise DeviceDetachFailed(
-                    f"{what}: the guest refused to release NIC {mac_addr} "
-                    "(libvirt: device removal failed)"
+                return self._outcome(waiter, what, mac_addr)
+            # No event in this slice: maybe it was missed (reconnect); look again. libvirt
+            # may hold the read until its own detach wait ends: never past our deadline.
+            look: asyncio.Future[str | None] = asyncio.ensure_future(
+                self._run(
+                    lambda conn: interface_element(
+                        conn.lookupByUUIDString(instance_uuid).XMLDesc(0), mac_addr
+                    ),
+                    what,
                 )
-            # No event in this slice: maybe it was missed (reconnect); look again.
-            present = await self._run(
-                lambda conn: interface_element(
-                    conn.lookupByUUIDString(instance_uuid).XMLDesc(0), mac_addr
-                ),
-                what,
             )
-            if present is None:
+            look.add_done_callback(_consume)
+            watched: set[asyncio.Future[Any]] = {look, waiter.future}
+            done, _ = await asyncio.wait(
+                watched,
+                timeout=max(deadline - loop.time(), 0.0) + self.observe_grace,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if waiter.future.done():
+                return self._outcome(waiter, what, mac_addr)
+            if look in done and look.result() is None:
                 return True
         return False
+
+    @staticmethod
+    def _outcome(waiter: _Removal, what: str, mac: str) -> bool:
+        """The event came: True (removed), or raise (removal failed, driver closed)."""
+        if waiter.future.cancelled():
+            raise HypervisorUnavailable(f"{what}: the driver was closed")
+        if waiter.future.result():
+            return True
+        raise DeviceDetachFailed(
+            f"{what}: the guest refused to release NIC {mac} (libvirt: device removal failed)"
+        )
+
+    def _sent(self, key: tuple[str, str], fut: asyncio.Future[Any]) -> None:
+        if self._sending.get(key) is fut:
+            del self._sending[key]
 
     # -- event handlers (on the loop) ---------------------------------------------------
 

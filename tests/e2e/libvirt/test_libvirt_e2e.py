@@ -107,11 +107,17 @@ async def test_rapid_attach_detach_attach_on_several_ports(make_stack, guests, n
     assert heal.drift == 0, heal.to_dict()
 
 
+@pytest.mark.parametrize(
+    "deadline",
+    [
+        3.0,  # within libvirt's own 5 s wait: one detach sent, never re-sent
+        12.0,  # long enough for a re-send after libvirt's 5 s wait returned
+    ],
+)
 async def test_a_guest_that_never_releases_fails_typed_and_changes_nothing(
-    make_stack, guests, neutron
+    make_stack, guests, neutron, deadline: float
 ) -> None:
-    timeout = 3.0
-    stack = await make_stack(detach_timeout=timeout)
+    stack = await make_stack(detach_timeout=deadline)
     nt = neutron(stack)
     inst, name = await adopt(stack, guests, "noguest")
     net = await nt.network()
@@ -124,7 +130,7 @@ async def test_a_guest_that_never_releases_fails_typed_and_changes_nothing(
     with pytest.raises(E.GuestDidNotRelease):
         await stack.manager.detach(inst, port)
     elapsed = time.monotonic() - started
-    assert timeout - 0.2 <= elapsed <= timeout + 2.0, elapsed
+    assert deadline - 0.2 <= elapsed <= deadline + 1.0, elapsed
 
     assert await stack.virt.nics(inst) == before  # the NIC is still there
     assert macs(guests.virsh("dumpxml", "--inactive", name)) == [attached.vif.address.lower()]
