@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -216,3 +217,52 @@ async def test_lifecycle_events_reach_listeners(make_stack, guests) -> None:
     assert (inst, "destroyed") in seen, seen
     assert (inst, "undefined") in seen, seen
     assert inst not in {d.uuid for d in await stack.virt.domains()}
+
+
+def tap_vif(mac: str, vif_type: str = "tap", bridge: str | None = None) -> Any:
+    from hotport.model import VIF
+    from hotport.model.values import Network
+
+    network = Network(id="net-x", label="x", bridge=bridge, meta={"mtu": 1400})
+    return VIF(id=str(uuid.uuid4()), address=mac, network=network, type=vif_type)
+
+
+async def test_a_shut_off_domain_gets_config_only(make_stack, guests) -> None:
+    stack = await make_stack()
+    inst, name = await guests.start("noguest")
+    guests.virsh("destroy", name)  # persistent, shut off
+    assert {d.uuid: d.state for d in await stack.virt.domains()}[inst] == "shutoff"
+    vif = tap_vif("fa:16:3e:5e:00:01")
+    await stack.virt.plug(inst, vif)
+    await stack.virt.plug(inst, vif)  # idempotent
+    assert [n.port_id for n in await stack.virt.nics(inst)] == [vif.id]
+    assert macs(guests.virsh("dumpxml", "--inactive", name)) == [vif.address]
+    assert devname(vif.id) not in guests.taps()  # nothing live
+    await stack.virt.unplug(inst, vif, within=5.0)
+    await stack.virt.unplug(inst, vif, within=5.0)  # absent: success
+    assert interfaces(guests.virsh("dumpxml", "--inactive", name)) == []
+
+
+async def test_unknown_domains_and_missing_bridges_are_typed_errors(make_stack, guests) -> None:
+    from hotport.virt.base import DomainNotFound, HostLacks, NotSupported
+
+    stack = await make_stack()
+    inst, _name = await guests.start("noguest")
+    nobody = str(uuid.uuid4())
+    with pytest.raises(DomainNotFound):
+        await stack.virt.nics(nobody)
+    with pytest.raises(DomainNotFound):
+        await stack.virt.plug(nobody, tap_vif("fa:16:3e:5e:00:02"))
+    with pytest.raises(DomainNotFound):
+        await stack.virt.unplug(nobody, tap_vif("fa:16:3e:5e:00:02"), within=1.0)
+    with pytest.raises(HostLacks, match="brq-hp-missing"):
+        await stack.virt.plug(inst, tap_vif("fa:16:3e:5e:00:03", "bridge", "brq-hp-missing"))
+    with pytest.raises(HostLacks, match="br-hp-missing"):
+        await stack.virt.plug(inst, tap_vif("fa:16:3e:5e:00:04", "ovs", "br-hp-missing"))
+    with pytest.raises(HostLacks, match="vhostuser"):
+        await stack.virt.plug(inst, tap_vif("fa:16:3e:5e:00:05", "vhostuser"))
+    assert await stack.virt.nics(inst) == []  # nothing was touched
+    with pytest.raises(NotSupported):
+        await stack.virt.create_domain(nobody, "x")
+    with pytest.raises(NotSupported):
+        await stack.virt.remove_domain(inst)
