@@ -70,7 +70,11 @@ build_guest() {
     local dl=$STATE/guest/dl; rm -rf "$dl"; mkdir -p "$dl"
     local kpkg
     kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
-    [ -n "$kpkg" ] || { log "no linux-image-cloud-amd64 in apt (run apt-get update?)"; exit 1; }
+    if [ -z "$kpkg" ]; then  # no package lists yet (install() had nothing to install)
+        $SUDO apt-get update -q >>"$STATE/log/apt.log" 2>&1
+        kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+    fi
+    [ -n "$kpkg" ] || { log "no linux-image-cloud-amd64 in apt; see $STATE/log/apt.log"; exit 1; }
     (cd "$dl" && apt-get download "$kpkg" busybox-static >"$STATE/log/download.log" 2>&1)
     mkdir -p "$dl/k" "$dl/bb"
     dpkg -x "$dl"/linux-image-*.deb "$dl/k"; dpkg -x "$dl"/busybox-static_*.deb "$dl/bb"
@@ -164,10 +168,15 @@ stop() {
         while read -r g; do rm_domain "$g"; done < <(cat "$STATE/run/guests")
     fi
     rm -f "$STATE/run/guests"
+    local p pid
     for p in libvirtd virtlogd; do
-        local pid; pid=$(cat /var/run/$p.pid 2>/dev/null || true)
-        if [ -n "$pid" ]; then $SUDO kill "$pid" 2>/dev/null || true; fi
+        pid=$(cat /var/run/$p.pid 2>/dev/null || true)
+        [ -n "$pid" ] || continue
+        $SUDO kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+        [ -d "/proc/$pid" ] && log "$p ($pid) is still exiting"
     done
+    return 0
 }
 
 case ${1:-start} in
