@@ -7,6 +7,8 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 export UV_PYTHON_DOWNLOADS := never
 RUN    := $(UV) run --frozen --no-sync
+# optional extras, e.g. EXTRAS="--extra libvirt" on a libvirt host (CI sets it)
+EXTRAS ?=
 
 .PHONY: demo test lint typecheck unit sync clean sim
 
@@ -15,7 +17,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 sync: $(UV)
-	$(UV) sync --frozen --all-extras
+	$(UV) sync --frozen $(EXTRAS)
 
 ## demo: the main job (for now: the Neutron simulator on 127.0.0.1:9696, `lan` profile)
 demo: sync
