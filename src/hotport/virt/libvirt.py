@@ -179,7 +179,11 @@ class LibvirtDriver:
                 return
             if active:
                 flags = lv.VIR_DOMAIN_AFFECT_LIVE
-                if dom.isPersistent():
+                # config too, unless it already has it (a late guest ack after a timed-out
+                # unplug leaves the config entry: re-plugging then restores the live NIC)
+                if dom.isPersistent() and (
+                    interface_element(dom.XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE), vif.address) is None
+                ):
                     flags |= lv.VIR_DOMAIN_AFFECT_CONFIG
             else:
                 flags = lv.VIR_DOMAIN_AFFECT_CONFIG

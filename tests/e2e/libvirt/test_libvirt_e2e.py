@@ -266,3 +266,23 @@ async def test_unknown_domains_and_missing_bridges_are_typed_errors(make_stack, 
         await stack.virt.create_domain(nobody, "x")
     with pytest.raises(NotSupported):
         await stack.virt.remove_domain(inst)
+
+
+async def test_plug_restores_a_nic_only_the_config_still_has(make_stack, guests) -> None:
+    """A late guest ack after a timed-out unplug leaves the NIC in the config only."""
+    from hotport.virt.libvirt_xml import interface_xml
+
+    stack = await make_stack()
+    inst, name = await guests.start("guest")
+    vif = tap_vif("fa:16:3e:5e:00:10")
+    with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
+        f.write(interface_xml(vif))
+        f.flush()
+        guests.virsh("attach-device", name, f.name, "--config")
+    assert await stack.virt.nics(inst) == []
+    await stack.virt.plug(inst, vif)
+    assert [n.port_id for n in await stack.virt.nics(inst)] == [vif.id]
+    assert macs(guests.virsh("dumpxml", "--inactive", name)) == [vif.address]
+    await stack.virt.unplug(inst, vif, within=10.0)
+    assert interfaces(guests.virsh("dumpxml", name)) == []
+    assert interfaces(guests.virsh("dumpxml", "--inactive", name)) == []
