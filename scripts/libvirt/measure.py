@@ -60,7 +60,7 @@ async def main(args: argparse.Namespace) -> int:
                 host=HOST,
                 sim=SimConfig(profile="instant", vif_type="tap", active_delay=None, seed=1),
                 engine=EngineConfig(host=HOST, detach_timeout=30.0),
-                virt=LibvirtDriver(args.uri),  # type: ignore[arg-type]
+                virt=LibvirtDriver(args.uri),
             )
             try:
                 await stack.manager.adopt_instance(dom, name)

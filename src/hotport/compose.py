@@ -62,7 +62,11 @@ def build_manager(
         virt=virt,
         policy=POLICIES[policy],
     )
-    return InterfaceManager(engine)
+    manager = InterfaceManager(engine)
+    listen = getattr(virt, "add_lifecycle_listener", None)
+    if callable(listen):
+        listen(manager.domain_event)  # libvirt's domain lifecycle events reach the engine
+    return manager
 
 
 @dataclass
@@ -72,7 +76,7 @@ class InProcessStack:
     manager: InterfaceManager
     client: NeutronClient
     store: Store
-    virt: MemoryDriver
+    virt: VirtDriver
     sim_app: Any
     admin: httpx.AsyncClient  # raw HTTP to the simulator (fixtures, /_sim endpoints)
     events_delivered: list[dict[str, Any]] = field(default_factory=list)
@@ -82,9 +86,12 @@ class InProcessStack:
         return self.sim_app.state.sim
 
     async def close(self) -> None:
-        await self.manager.close()
+        # the simulator first: its notifier's last events must not start engine work
+        # after the engine has stopped
         await self.sim.agent.aclose()
         await self.sim.notifier.aclose()
+        await self.manager.drain()
+        await self.manager.close()
         await self.client.aclose()
         await self.admin.aclose()
         await self.store.close()
@@ -98,7 +105,7 @@ async def in_process_stack(
     policy: str = "hotport",
     sim: SimConfig | None = None,
     engine: EngineConfig | None = None,
-    virt: MemoryDriver | None = None,
+    virt: VirtDriver | None = None,
     deliver_events: bool = True,
     wrap_transport: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
 ) -> InProcessStack:
@@ -136,7 +143,7 @@ async def in_process_stack(
         transport = wrap_transport(transport)  # e.g. a test's gate that counts round trips
     client = NeutronClient(NoAuth(SIM_URL), transport=transport)
     store = await open_store(f"sqlite+aiosqlite:///{db_path}")
-    driver = virt if virt is not None else MemoryDriver()
+    driver: VirtDriver = virt if virt is not None else MemoryDriver()
     config = engine if engine is not None else EngineConfig(host=host)
     config = replace(config, host=host)
     manager = build_manager(config=config, network=client, store=store, virt=driver, policy=policy)

@@ -14,6 +14,7 @@ Concurrency: every public coroutine may be called concurrently from one event lo
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid as uuidlib
@@ -57,6 +58,14 @@ class InterfaceManager:
         self.engine = engine
         self._heal_task: asyncio.Task[None] | None = None
         self.last_heal: HealReport | None = None
+        #: the hypervisor's recent domain lifecycle events (uuid, event), newest last
+        self.domain_events: collections.deque[tuple[str, str]] = collections.deque(maxlen=1000)
+
+    def domain_event(self, instance_uuid: str, event: str) -> None:
+        """A domain lifecycle event from the driver (destroyed, undefined, ...): recorded
+        and logged; the next heal reconciles what it changed (a vanished domain's NICs)."""
+        self.domain_events.append((instance_uuid, event))
+        log.info("domain %s: %s", instance_uuid, event)
 
     # -- instances -------------------------------------------------------------------
     async def create_instance(self, instance_uuid: str, name: str) -> InstanceRow:

@@ -2,7 +2,7 @@
 
 Set the host up with `bash scripts/libvirt/libvirt-host.sh start` (apt packages, the tiny
 guest, virtlogd + libvirtd) and install libvirt-python into the venv
-(`uv pip install --python .venv/bin/python libvirt-python`). Without that every test here
+(`make sync EXTRAS="--extra libvirt"`). Without that every test here
 SKIPS with a reason saying so; with HOTPORT_E2E=required they FAIL instead.
 
 Each test gets guests with fresh names and UUIDs, started through the script, and removes
@@ -35,7 +35,7 @@ URI = "qemu:///system"
 HOST = "compute-1"
 SETUP = (
     "set it up with: bash scripts/libvirt/libvirt-host.sh start && "
-    "uv pip install --python .venv/bin/python libvirt-python"
+    'make sync EXTRAS="--extra libvirt"'
 )
 
 pytestmark = pytest.mark.e2e
@@ -200,7 +200,7 @@ async def make_stack(libvirt_host: None, tmp_path: Path) -> AsyncIterator[StackF
             host=HOST,
             sim=SimConfig(profile="instant", vif_type="tap", active_delay=None, seed=7),
             engine=EngineConfig(host=HOST, detach_timeout=detach_timeout, repair=repair),
-            virt=LibvirtDriver(URI, **driver),  # type: ignore[arg-type]
+            virt=LibvirtDriver(URI, **driver),
         )
         stacks.append(stack)
         return stack

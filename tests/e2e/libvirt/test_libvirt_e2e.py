@@ -203,7 +203,7 @@ async def test_heal_reports_nics_added_and_removed_behind_its_back(
     assert len(interfaces(guests.virsh("dumpxml", name))) == 2
 
 
-async def test_lifecycle_events_reach_listeners(make_stack, guests) -> None:
+async def test_lifecycle_events_reach_listeners_and_the_engine(make_stack, guests) -> None:
     stack = await make_stack()
     inst, name = await adopt(stack, guests)
     seen: list[tuple[str, str]] = []
@@ -216,6 +216,7 @@ async def test_lifecycle_events_reach_listeners(make_stack, guests) -> None:
         await asyncio.sleep(0.05)
     assert (inst, "destroyed") in seen, seen
     assert (inst, "undefined") in seen, seen
+    assert (inst, "undefined") in stack.manager.domain_events  # wired by the composition root
     assert inst not in {d.uuid for d in await stack.virt.domains()}
 
 
