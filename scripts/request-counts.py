@@ -18,26 +18,13 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from hotport.compose import InProcessStack, in_process_stack
+from hotport.compose import in_process_stack
 from hotport.engine.context import EngineConfig
 from hotport.engine.events import refresh_instance, refresh_port
 from hotport.engine.trace import OperationTrace
 from hotport.sim.config import SimConfig
+from hotport.sim.seed import Seeder
 from hotport.virt.memory import MemoryDriver
-
-
-async def network(stack: InProcessStack, cidr: str) -> str:
-    r = await stack.admin.post("/v2.0/networks", json={"network": {"name": "n"}})
-    net = str(r.json()["network"]["id"])
-    await stack.admin.post(
-        "/v2.0/subnets", json={"subnet": {"network_id": net, "cidr": cidr, "ip_version": 4}}
-    )
-    return net
-
-
-async def port(stack: InProcessStack, net: str) -> str:
-    r = await stack.admin.post("/v2.0/ports", json={"port": {"network_id": net}})
-    return str(r.json()["port"]["id"])
 
 
 def fmt(t: OperationTrace) -> str:
@@ -54,14 +41,15 @@ async def row(n: int, tmp: Path) -> list[str]:
     )
     try:
         m = stack.manager
-        net = await network(stack, "10.0.0.0/16")
+        seed = Seeder(stack.admin)
+        net = await seed.network("10.0.0.0/16")
         inst = str(uuid.uuid4())
         await m.create_instance(inst, "vm")
         for _ in range(n):
-            await m.attach(inst, port_id=await port(stack, net))
-        warm = await m.attach(inst, port_id=await port(stack, net))
-        cold_net = await network(stack, "10.1.0.0/16")
-        cold = await m.attach(inst, port_id=await port(stack, cold_net))
+            await m.attach(inst, port_id=await seed.port(net))
+        warm = await m.attach(inst, port_id=await seed.port(net))
+        cold_net = await seed.network("10.1.0.0/16")
+        cold = await m.attach(inst, port_id=await seed.port(cold_net))
         by_net = await m.attach(inst, network_id=net)
         traces: list[OperationTrace] = []
         m.engine.on_trace.append(traces.append)

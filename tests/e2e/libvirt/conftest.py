@@ -28,6 +28,7 @@ import pytest
 from hotport.compose import InProcessStack, in_process_stack
 from hotport.engine.context import EngineConfig
 from hotport.sim.config import SimConfig
+from hotport.sim.seed import Seeder
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "scripts" / "libvirt" / "libvirt-host.sh"
@@ -147,32 +148,11 @@ def guests(libvirt_host: None) -> Iterator[Guests]:
             g.remove(name)
 
 
-class Neutron:
-    """Set-up helpers that talk to the simulator directly."""
+class Neutron(Seeder):
+    """Set-up helpers that talk to the simulator directly (not counted as hotport's)."""
 
     def __init__(self, stack: InProcessStack) -> None:
-        self.http = stack.admin
-
-    async def network(self, cidr: str = "192.0.2.0/24", mtu: int = 1450) -> str:
-        r = await self.http.post("/v2.0/networks", json={"network": {"name": "n", "mtu": mtu}})
-        assert r.status_code == 201, r.text
-        net_id: str = r.json()["network"]["id"]
-        r = await self.http.post(
-            "/v2.0/subnets",
-            json={"subnet": {"network_id": net_id, "cidr": cidr, "ip_version": 4}},
-        )
-        assert r.status_code == 201, r.text
-        return net_id
-
-    async def port(self, network_id: str) -> str:
-        r = await self.http.post("/v2.0/ports", json={"port": {"network_id": network_id}})
-        assert r.status_code == 201, r.text
-        return str(r.json()["port"]["id"])
-
-    async def show(self, port_id: str) -> dict[str, Any]:
-        r = await self.http.get(f"/v2.0/ports/{port_id}")
-        assert r.status_code == 200, r.text
-        return dict(r.json()["port"])
+        super().__init__(stack.admin)
 
 
 StackFactory = Callable[..., Awaitable[InProcessStack]]

@@ -20,46 +20,17 @@ from hotport.compose import InProcessStack, in_process_stack
 from hotport.engine.context import EngineConfig
 from hotport.engine.trace import current_trace
 from hotport.sim.config import SimConfig
+from hotport.sim.seed import Seeder
 from hotport.virt.memory import MemoryDriver
 
 HOST = "compute-1"
 
 
-class Neutron:
+class Neutron(Seeder):
     """Set-up helpers that talk to the simulator directly (not counted as hotport's)."""
 
     def __init__(self, stack: InProcessStack) -> None:
-        self.http = stack.admin
-
-    async def network(self, cidr: str = "192.0.2.0/24", mtu: int = 1450) -> str:
-        r = await self.http.post("/v2.0/networks", json={"network": {"name": "n", "mtu": mtu}})
-        assert r.status_code == 201, r.text
-        net_id: str = r.json()["network"]["id"]
-        r = await self.http.post(
-            "/v2.0/subnets",
-            json={"subnet": {"network_id": net_id, "cidr": cidr, "ip_version": 4}},
-        )
-        assert r.status_code == 201, r.text
-        return net_id
-
-    async def port(self, network_id: str, **extra: Any) -> str:
-        r = await self.http.post("/v2.0/ports", json={"port": {"network_id": network_id, **extra}})
-        assert r.status_code == 201, r.text
-        return str(r.json()["port"]["id"])
-
-    async def show(self, port_id: str) -> dict[str, Any]:
-        r = await self.http.get(f"/v2.0/ports/{port_id}")
-        assert r.status_code == 200, r.text
-        return dict(r.json()["port"])
-
-    async def update(self, port_id: str, **attrs: Any) -> dict[str, Any]:
-        r = await self.http.put(f"/v2.0/ports/{port_id}", json={"port": attrs})
-        assert r.status_code == 200, r.text
-        return dict(r.json()["port"])
-
-    async def delete(self, port_id: str) -> None:
-        r = await self.http.delete(f"/v2.0/ports/{port_id}")
-        assert r.status_code == 204, r.text
+        super().__init__(stack.admin)
 
 
 async def make_stack(tmp_path: Path, **kwargs: Any) -> InProcessStack:
