@@ -40,6 +40,7 @@ from hotport.model import VIF
 from hotport.model.build import build_vif
 from hotport.network import errors as net
 from hotport.network.models import FloatingIP, Port
+from hotport.store.base import VifRow
 
 log = logging.getLogger("hotport.engine.events")
 
@@ -132,8 +133,7 @@ async def write_port(
             need_subnets={port.network_id: [ip.subnet_id for ip in port.fixed_ips]},
         )
     )[port.network_id]
-    preserve = True if row is None else VIF.from_json(row.vif).preserve_on_delete
-    tag = None if row is None else VIF.from_json(row.vif).tag
+    preserve, tag = kept_from_row(row)
     vif = build_vif(
         port.to_neutron(),
         details.network,
@@ -154,6 +154,15 @@ async def write_port(
         expect_deleted=expect_deleted,
     )
     return outcome.applied
+
+
+def kept_from_row(row: VifRow | None) -> tuple[bool, str | None]:
+    """What a rebuilt VIF keeps from the row it replaces, since Neutron does not know it:
+    whether the port is the user's (`preserve_on_delete`) and the device tag."""
+    if row is None:
+        return True, None
+    meta = row.vif.get("meta") or {}
+    return bool(row.vif.get("preserve_on_delete", True)), meta.get("tag")
 
 
 async def _forget(

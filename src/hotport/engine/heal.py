@@ -32,6 +32,7 @@ from typing import Any
 
 from hotport.engine.context import Engine, describe, translate_errors
 from hotport.engine.detach import unplug_quietly, vif_for_nic
+from hotport.engine.events import kept_from_row
 from hotport.model import VIF
 from hotport.model.build import build_vif
 from hotport.network.models import FloatingIP, Port
@@ -173,8 +174,7 @@ async def _heal_instance(
         details = engine.netcache.peek(port.network_id)
         if details is None:
             continue  # the network vanished between the two lists: next round
-        preserve = True if row is None else bool(row.vif.get("preserve_on_delete", True))
-        tag = None if row is None else (row.vif.get("meta") or {}).get("tag")
+        preserve, tag = kept_from_row(row)
         try:
             vif = build_vif(
                 port.to_neutron(),
