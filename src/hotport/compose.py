@@ -150,3 +150,81 @@ async def in_process_stack(
     holder["manager"] = manager
     admin = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SIM_URL)
     return InProcessStack(manager, client, store, driver, app, admin, delivered)
+
+
+API_URL = "http://hotport.local"
+
+
+@dataclass
+class ServiceStack:
+    """The simulator + the whole service (API included) in one process, no sockets.
+
+    The simulator's notifier posts its events to the API's
+    `/v2.1/os-server-external-events`, as a real neutron-server's nova notifier does.
+    """
+
+    service: Any  # hotport.service.runtime.Service
+    api_app: Any  # the FastAPI app
+    api: httpx.AsyncClient  # HTTP to the API
+    sim_app: Any
+    admin: httpx.AsyncClient  # raw HTTP to the simulator (fixtures, /_sim endpoints)
+
+    @property
+    def sim(self) -> Any:
+        return self.sim_app.state.sim
+
+    @property
+    def manager(self) -> InterfaceManager:
+        manager: InterfaceManager = self.service.require_manager()
+        return manager
+
+    async def close(self) -> None:
+        await self.sim.agent.aclose()
+        await self.sim.notifier.aclose()
+        await self.service.stop()
+        await self.api.aclose()
+        await self.admin.aclose()
+
+
+async def service_stack(
+    db_path: Path | str,
+    *,
+    sim: SimConfig | None = None,
+    virt: VirtDriver | None = None,
+    authenticator: Any = None,
+    deliver_events: bool = True,
+    **settings: Any,
+) -> ServiceStack:
+    """Build and start the service against an in-process simulator. `settings` are
+    `ServiceConfig` fields (host, policy, heal_interval, ...; the heal loop is off
+    unless `heal_interval` is given)."""
+    from hotport.api.app import create_api
+    from hotport.service.config import ServiceConfig
+    from hotport.service.runtime import Service
+
+    holder: dict[str, Any] = {}
+
+    class _ToApi(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            transport = httpx.ASGITransport(app=holder["api"])
+            return await transport.handle_async_request(request)
+
+    sim_config = (sim or SimConfig(profile="instant")).model_copy(
+        update={"notify_url": f"{API_URL}/v2.1" if deliver_events else None}
+    )
+    sim_app = create_app(sim_config, notifier_transport=_ToApi())
+    config = ServiceConfig(
+        **{
+            "db": f"sqlite+aiosqlite:///{db_path}",
+            "neutron_url": SIM_URL,
+            "heal_interval": 0,
+            **settings,
+        }
+    )
+    service = Service(config, network_transport=httpx.ASGITransport(app=sim_app), virt=virt)
+    api_app = create_api(service, authenticator=authenticator, manage_lifecycle=False)
+    holder["api"] = api_app
+    await service.start()
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app), base_url=API_URL)
+    admin = httpx.AsyncClient(transport=httpx.ASGITransport(app=sim_app), base_url=SIM_URL)
+    return ServiceStack(service, api_app, api, sim_app, admin)
