@@ -97,4 +97,5 @@ def create_api(
 
     app.include_router(v1.router)
     app.include_router(nova.router)
+    app.include_router(nova.root_router)
     return app
