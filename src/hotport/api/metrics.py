@@ -11,10 +11,10 @@ the HTTP middleware, and hooks into each manager the service builds
 - the network client's observer: every HTTP attempt to the network service, counted
   once per request by call (retries apart), with its latency and error class;
 - `Locks.on_wait`: every lock acquisition's wait, by kind (port, refresh);
-- `InterfaceManager.heal`, wrapped (the periodic loop calls it too): the drift each heal
-  found, by what;
-- at scrape time: in-flight operations and readiness (the service), the journal (open
-  entries: one bounded query; states among the newest entries: one bounded query), and
+- `InterfaceManager.on_heal` (API and periodic heals alike): the drift each heal found,
+  by what;
+- at scrape time: in-flight operations and readiness (the service), the journal (entries
+  by state: one aggregate query), and
   the manager's in-memory counters (network cache, background refreshes, lock tries,
   refused store writes).
 
@@ -90,10 +90,6 @@ LOCK_BUCKETS = (0.0, 0.001, 0.01, 0.1, 1.0, 10.0, 30.0)
 #: network requests per operation (the design's budget: attach 3-5, heal 4)
 REQUEST_COUNT_BUCKETS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 20.0, 50.0)
 
-#: the journal states among the newest this many entries are exported
-JOURNAL_WINDOW = 500
-#: open entries are counted up to this many (more means something is badly wrong anyway)
-JOURNAL_OPEN_CAP = 10_000
 #: a scrape gives up on the journal after this long
 JOURNAL_DEADLINE = 2.0
 JOURNAL_STATES: tuple[str, ...] = get_args(JournalState)
@@ -250,14 +246,7 @@ class Metrics:
                 previous(kind, seconds)
 
         locks.on_wait = on_wait
-        heal = manager.heal
-
-        async def observed_heal() -> HealReport:
-            report = await heal()
-            self.on_heal(report)
-            return report
-
-        manager.heal = observed_heal  # type: ignore[method-assign]
+        manager.on_heal.append(self.on_heal)
 
     def on_trace(self, trace: OperationTrace) -> None:
         try:
@@ -320,40 +309,38 @@ class Metrics:
         store = manager.engine.store
         try:
             async with asyncio.timeout(JOURNAL_DEADLINE):
-                open_entries = await store.journal(open_only=True, limit=JOURNAL_OPEN_CAP)
-                recent = await store.journal(limit=JOURNAL_WINDOW)
+                counts = await store.journal_counts()
         except Exception as exc:  # a scrape must still answer with everything else
             log.warning("metrics: cannot read the journal: %s", type(exc).__name__)
             self.collect_errors.labels("journal").inc()
             self._journal.snapshot = None
             return
-        self._journal.snapshot = (len(open_entries), Tally(e.state for e in recent))
+        self._journal.snapshot = Tally(counts)
 
 
 class _JournalCollector(Collector):
     """The journal gauges, from the snapshot the scrape just took (none: left out)."""
 
     def __init__(self) -> None:
-        self.snapshot: tuple[int, Tally[str]] | None = None
+        self.snapshot: Tally[str] | None = None
 
     def collect(self) -> Iterable[Metric]:
         snapshot = self.snapshot
         if snapshot is None:
             return []
-        open_count, recent = snapshot
         states = GaugeMetricFamily(
-            "hotport_journal_recent_entries",
-            f"Journal entries by state among the newest {JOURNAL_WINDOW}.",
+            "hotport_journal_entries",
+            "Journal entries by state (started = running, or left half-done for recovery).",
             labels=["state"],
         )
         for state in JOURNAL_STATES:
-            states.add_metric([state], recent.get(state, 0))
+            states.add_metric([state], snapshot.get(state, 0))
         return [
             GaugeMetricFamily(
                 "hotport_journal_open_entries",
                 "Journal entries still open (state started): operations running, or left "
                 "half-done for recovery.",
-                value=open_count,
+                value=snapshot.get("started", 0),
             ),
             states,
         ]

@@ -18,7 +18,7 @@ import collections
 import contextlib
 import logging
 import uuid as uuidlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,8 @@ class InterfaceManager:
         self.engine = engine
         self._heal_task: asyncio.Task[None] | None = None
         self.last_heal: HealReport | None = None
+        #: called with every heal's report (API and periodic loop alike): metrics hook here
+        self.on_heal: list[Callable[[HealReport], None]] = []
         #: the hypervisor's recent domain lifecycle events (uuid, event), newest last
         self.domain_events: collections.deque[tuple[str, str]] = collections.deque(maxlen=1000)
 
@@ -185,6 +187,8 @@ class InterfaceManager:
     async def heal(self) -> HealReport:
         report = await heal(self.engine)
         self.last_heal = report
+        for fn in self.on_heal:
+            fn(report)
         return report
 
     async def recover(self) -> RecoveryReport:

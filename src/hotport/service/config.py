@@ -106,8 +106,11 @@ class AuthConfig(BaseModel):
 
     `none`: nobody is asked for anything (and the service then refuses to listen
     beyond loopback unless `allow_remote_unauthenticated` is set). `static`: tokens
-    from `tokens_file` (TOML: `[tokens.<token>] roles = [...]`, `project_id`, `user`).
-    `keystone`: tokens validated by Keystone.
+    from `tokens_file`, a TOML file of `[tokens."<token>"]` or `[tokens."sha256:<hex>"]`
+    tables with `roles = [...]` (required) and optional `user`, `project_id` (format and
+    checks: hotport.api.auth, docs/operations.md). `keystone`: tokens validated by
+    Keystone; a `tokens_file` given too is checked first (a break-glass token, or one
+    for the metrics scraper).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

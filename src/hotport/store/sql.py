@@ -1001,6 +1001,15 @@ class SqlStore:
 
         return await self._read("open_ports", txn)
 
+    async def journal_counts(self) -> dict[str, int]:
+        async def txn(conn: AsyncConnection) -> dict[str, int]:
+            result = await conn.execute(
+                sa.select(journal.c.state, sa.func.count()).group_by(journal.c.state)
+            )
+            return {str(state): int(n) for state, n in result.tuples()}
+
+        return await self._read("journal_counts", txn)
+
 
 if TYPE_CHECKING:
 

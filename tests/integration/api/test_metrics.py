@@ -251,9 +251,9 @@ async def test_in_flight_ready_journal_and_build(quiet: ServiceStack) -> None:
     assert m.get("hotport_ready") == 1
     assert m.get("hotport_operations_in_flight") == 0
     assert m.get("hotport_journal_open_entries") == 0
-    assert m.get("hotport_journal_recent_entries", state="done") == 2
-    assert m.get("hotport_journal_recent_entries", state="failed") == 0
-    assert m.has("hotport_journal_recent_entries", state="rolled-back")
+    assert m.get("hotport_journal_entries", state="done") == 2
+    assert m.get("hotport_journal_entries", state="failed") == 0
+    assert m.has("hotport_journal_entries", state="rolled-back")
     assert m.has("hotport_build_info", version=hotport.__version__)
     # an operation inside the gate, and an entry left open (as a crash would leave it)
     await quiet.manager.engine.store.journal_start(vm, port, "attach")
@@ -261,7 +261,7 @@ async def test_in_flight_ready_journal_and_build(quiet: ServiceStack) -> None:
         m = await scrape(quiet)
     assert m.get("hotport_operations_in_flight") == 1
     assert m.get("hotport_journal_open_entries") == 1
-    assert m.get("hotport_journal_recent_entries", state="started") == 1
+    assert m.get("hotport_journal_entries", state="started") == 1
 
 
 async def test_a_stuck_store_leaves_the_journal_out_not_the_scrape(
@@ -272,7 +272,7 @@ async def test_a_stuck_store_leaves_the_journal_out_not_the_scrape(
     async def broken(**_: Any) -> Any:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(store, "journal", broken)
+    monkeypatch.setattr(store, "journal_counts", broken)
     with caplog.at_level(logging.WARNING, logger="hotport.api.metrics"):
         m = await scrape(quiet)
     assert not m.has("hotport_journal_open_entries")

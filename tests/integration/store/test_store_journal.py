@@ -110,6 +110,17 @@ async def test_open_ports(empty_store: SqlStore) -> None:
     assert await store.open_ports() == {"p2"}
 
 
+async def test_journal_counts_by_state(empty_store: SqlStore) -> None:
+    store = empty_store
+    assert await store.journal_counts() == {}
+    e1 = await store.journal_start(INSTANCE_A, "p1", "attach")
+    e2 = await store.journal_start(INSTANCE_A, "p2", "detach")
+    await store.journal_start(INSTANCE_A, "p3", "attach")
+    await store.journal_finish(e1, "done")
+    await store.journal_finish(e2, "rolled-back", error="unbind failed")
+    assert await store.journal_counts() == {"started": 1, "done": 1, "rolled-back": 1}
+
+
 async def test_the_journal_survives_a_restart(db_url: str, empty_store: SqlStore) -> None:
     from hotport.store.sql import open_store
 
