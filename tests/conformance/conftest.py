@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import threading
 import time
@@ -38,12 +37,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-PROJECT_ID = "6b1f0ad4a1b24c4f8d6f0c0d0d0d0d0d"
+from neutron_peer import NEUTRON_URL, NOTIFY_URL, PROJECT_ID, require_neutron
+
 HOST = "compute-1"
 SAMPLES = Path(__file__).parent / "samples" / "neutron-29.json"
-E2E_REQUIRED = os.environ.get("HOTPORT_E2E", "") == "required"
-NEUTRON_URL = os.environ.get("HOTPORT_NEUTRON_URL", "http://127.0.0.1:9696")
-NOTIFY_URL = os.environ.get("HOTPORT_NEUTRON_NOTIFY_URL", "http://127.0.0.1:18774/v2.1")
 
 
 # --------------------------------------------------------------------- helpers
@@ -209,14 +206,6 @@ class Target:
         self.created.clear()
 
 
-def _reachable(url: str) -> str | None:
-    try:
-        r = httpx.get(f"{url}/v2.0/networks", timeout=5)
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None if r.status_code == 200 else f"HTTP {r.status_code}"
-
-
 # --------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="session")
 def sim_server() -> Iterator[tuple[str, EventCapture]]:
@@ -235,17 +224,9 @@ def sim_server() -> Iterator[tuple[str, EventCapture]]:
             yield sim.url, capture
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # the notify port is free again for tests/e2e/neutron
 def neutron_server() -> Iterator[tuple[str, EventCapture]]:
-    why = _reachable(NEUTRON_URL)
-    if why is not None:
-        msg = (
-            f"real neutron-server not reachable at {NEUTRON_URL} ({why}); "
-            "start it with `bash scripts/neutron/neutron-server.sh start`"
-        )
-        if E2E_REQUIRED:
-            pytest.fail(f"HOTPORT_E2E=required: {msg}")
-        pytest.skip(f"SKIPPED (e2e peer missing): {msg}")
+    require_neutron()
     notify = urlsplit(NOTIFY_URL)
     capture = EventCapture()
     try:

@@ -9,15 +9,14 @@ the periodic heal is off (`heal_interval = 0`), nothing else reads Neutron behin
 test's back.
 
 When no server answers, every test here SKIPS with a loud reason, or FAILS when
-`HOTPORT_E2E=required` (as `.ci/run` sets it). The skip/fail rule and the reachability
-probe are the ones of tests/conformance/conftest.py (copied: that suite's conftest is not
-importable from here).
+`HOTPORT_E2E=required` (as `.ci/run` sets it). The skip/fail rule, the reachability
+probe and the settings are shared with tests/conformance (tests/neutron_peer.py).
 
 The notify port is also the conformance suite's (its event capture binds it, session
 scoped, for its `neutron` target). One pytest process runs both suites, so:
 - each test's hotport is function scoped: the port is released when the test ends;
-- `pytest_collection_modifyitems` below runs this directory's tests before
-  tests/conformance, whose capture holds the port until the session ends.
+- the conformance suite's capture is package scoped: it releases the port when that
+  suite ends.
 
 Each test gets its own hotport (fresh database, a host name of its own) and its own
 Neutron objects, deleted at the end, so the suite can run against a long-lived server.
@@ -25,7 +24,6 @@ Neutron objects, deleted at the end, so the suite can run against a long-lived s
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 import uuid
@@ -38,59 +36,21 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from neutron_peer import NOTIFY_URL, PROJECT_ID, require_neutron
+
 from ..live import LiveService
 
 T = TypeVar("T")
 
-PROJECT_ID = "6b1f0ad4a1b24c4f8d6f0c0d0d0d0d0d"
-E2E_REQUIRED = os.environ.get("HOTPORT_E2E", "") == "required"
-NEUTRON_URL = os.environ.get("HOTPORT_NEUTRON_URL", "http://127.0.0.1:9696")
-NOTIFY_URL = os.environ.get("HOTPORT_NEUTRON_NOTIFY_URL", "http://127.0.0.1:18774/v2.1")
 #: how long a change at Neutron may take to show in hotport's cache (the notifier
 #: batches every 2 s per API worker; the refresh is a couple of reads)
 EVENT_DEADLINE = 30.0
-SETUP = (
-    "start it with `bash scripts/neutron/neutron-server.sh start` and "
-    "`eval \"$(bash scripts/neutron/neutron-server.sh env | sed 's/^/export /')\"`"
-)
-HERE = Path(__file__).resolve().parent
-CONFORMANCE = HERE.parents[1] / "conformance"
-
-
-# --------------------------------------------------------------------- ordering
-def pytest_collection_modifyitems(
-    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-) -> None:
-    """Run this directory's tests right before the first tests/conformance test (see the
-    module docstring: that suite holds the notify port until the session ends)."""
-    mine = [i for i in items if HERE in Path(i.path).parents]
-    if not mine:
-        return
-    rest = [i for i in items if HERE not in Path(i.path).parents]
-    first = next((n for n, i in enumerate(rest) if CONFORMANCE in Path(i.path).parents), None)
-    if first is None:
-        return
-    items[:] = [*rest[:first], *mine, *rest[first:]]
 
 
 # --------------------------------------------------------------------- the peer
-def _reachable(url: str) -> str | None:
-    try:
-        r = httpx.get(f"{url}/v2.0/networks", timeout=5)
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None if r.status_code == 200 else f"HTTP {r.status_code}"
-
-
 @pytest.fixture(scope="session")
 def neutron_url() -> str:
-    why = _reachable(NEUTRON_URL)
-    if why is not None:
-        msg = f"real neutron-server not reachable at {NEUTRON_URL} ({why}); {SETUP}"
-        if E2E_REQUIRED:
-            pytest.fail(f"HOTPORT_E2E=required: {msg}", pytrace=False)
-        pytest.skip(f"SKIPPED (e2e peer missing): {msg}")
-    return NEUTRON_URL
+    return require_neutron()
 
 
 def notify_port() -> int:
