@@ -17,6 +17,7 @@ Concurrency: stateless functions.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hotport.api.bodies import UUID_PATTERN
 from hotport.engine import errors as E
 from hotport.service.runtime import ServiceStopping
 
@@ -117,6 +119,11 @@ def describe_validation(exc: RequestValidationError) -> str:
             parts.append(f"unknown field {where!r}; remove it")
         elif e.get("type") == "missing":
             parts.append(f"{where or 'body'}: required; add it")
+        elif (
+            e.get("type") == "string_pattern_mismatch"
+            and (e.get("ctx") or {}).get("pattern") == UUID_PATTERN
+        ):
+            parts.append(f"{where}: {e.get('input')!r} is not a valid UUID")
         else:
             parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts) or "invalid request"
@@ -167,8 +174,25 @@ async def on_http(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404 and message == "Not Found":
         message = f"no such resource: {request.method} {request.url.path}"
     elif exc.status_code == 405:
+        allowed = allowed_methods(request)
         message = f"{request.method} is not allowed on {request.url.path}"
+        if allowed:
+            message += f"; use {', '.join(allowed)}"
+            return error_response(
+                request, 405, message, type_="HTTPError", headers={"Allow": ", ".join(allowed)}
+            )
     return error_response(request, exc.status_code, message, type_="HTTPError", headers=exc.headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves at this path, from its OpenAPI document (Starlette's
+    own 405 names only the methods of the first route that matched the path)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)), path):
+            methods |= {m.upper() for m in operations}
+    return sorted(methods)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

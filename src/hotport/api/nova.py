@@ -46,10 +46,12 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from starlette.datastructures import Headers
 
 from hotport.api import errors
 from hotport.api.auth import Caller, admin, authenticated
+from hotport.api.bodies import StrictBody
 from hotport.engine import errors as E
 from hotport.engine.context import translate_errors
 from hotport.engine.manager import InterfaceManager
@@ -332,21 +334,7 @@ Tag = Annotated[
 ]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nulls(cls, data: Any) -> Any:
-        # Nova's schemas type these fields as strings: null is refused, not "absent"
-        if isinstance(data, Mapping):
-            for key, value in data.items():
-                if value is None and key in cls.model_fields:
-                    raise ValueError(f"{key} must not be null; leave it out or give a value")
-        return data
-
-
-class FixedIPIn(_Body):
+class FixedIPIn(StrictBody):
     ip_address: str
 
     @model_validator(mode="after")
@@ -360,29 +348,33 @@ class FixedIPIn(_Body):
         return self
 
 
-class InterfaceAttachmentIn(_Body):
-    port_id: UUIDString | None = Field(default=None, description="A port to attach.")
-    net_id: UUIDString | None = Field(default=None, description="A network to create the port on.")
-    fixed_ips: list[FixedIPIn] | None = Field(
+class InterfaceAttachmentIn(StrictBody):
+    port_id: UUIDString | SkipJsonSchema[None] = Field(
+        default=None, description="A port to attach."
+    )
+    net_id: UUIDString | SkipJsonSchema[None] = Field(
+        default=None, description="A network to create the port on."
+    )
+    fixed_ips: list[FixedIPIn] | SkipJsonSchema[None] = Field(
         default=None, min_length=1, max_length=1, description="Only with net_id."
     )
-    tag: Tag | None = Field(
+    tag: Tag | SkipJsonSchema[None] = Field(
         default=None, description="The device tag (microversion 2.49 or later)."
     )
 
 
-class AttachBody(_Body):
-    interfaceAttachment: InterfaceAttachmentIn | None = None
+class AttachBody(StrictBody):
+    interfaceAttachment: InterfaceAttachmentIn | SkipJsonSchema[None] = None
 
 
-class EventIn(_Body):
+class EventIn(StrictBody):
     server_uuid: UUIDString
     name: str
-    status: Literal["failed", "completed", "in-progress"] | None = None
-    tag: str | None = Field(default=None, max_length=255)
+    status: Literal["failed", "completed", "in-progress"] | SkipJsonSchema[None] = None
+    tag: str | SkipJsonSchema[None] = Field(default=None, max_length=255)
 
 
-class EventsBody(_Body):
+class EventsBody(StrictBody):
     events: list[EventIn] = Field(min_length=1)
 
 
@@ -572,7 +564,9 @@ async def _server_page(
 
 Name = Annotated[str | None, Query(description="Text the server name must contain.")]
 Limit = Annotated[int | None, Query(ge=0, description="At most this many servers.")]
-Marker = Annotated[str | None, Query(description="The last server id of the previous page.")]
+Marker = Annotated[
+    str | None, Query(min_length=1, description="The last server id of the previous page.")
+]
 
 
 @router.get(

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from hotport.api.auth import Caller, admin, authenticated
+from hotport.api.bodies import UUID_PATTERN, StrictBody
 from hotport.api.errors import ErrorBody
 from hotport.engine.manager import InstanceView, InterfaceManager
 from hotport.service.runtime import Service
 from hotport.store.base import InstanceRow, JournalEntry
-
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "bad input; nothing was changed"},
@@ -37,6 +37,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1", tags=["v1"], responses=_ERRORS)
 
 Authenticated = Annotated[Caller, Depends(authenticated)]
+InstanceId = Annotated[str, Path(pattern=UUID_PATTERN, description="The instance's UUID.")]
+PortId = Annotated[str, Path(pattern=UUID_PATTERN, description="The port's UUID.")]
 Admin = Annotated[Caller, Depends(admin)]
 
 
@@ -50,30 +52,39 @@ def _manager(request: Request) -> InterfaceManager:
 
 
 # -- bodies ----------------------------------------------------------------------------
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class InstanceCreate(_Body):
+class InstanceCreate(StrictBody):
     uuid: str = Field(pattern=UUID_PATTERN, description="The instance's UUID.")
     name: str = Field(min_length=1, max_length=255)
 
 
-class FixedIPRequest(_Body):
-    ip_address: str | None = None
-    subnet_id: str | None = Field(default=None, pattern=UUID_PATTERN)
+class FixedIPRequest(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["ip_address"]}, {"required": ["subnet_id"]}]}
+    )
+
+    ip_address: str | SkipJsonSchema[None] = None
+    subnet_id: str | SkipJsonSchema[None] = Field(default=None, pattern=UUID_PATTERN)
 
 
-class AttachRequest(_Body):
+class AttachRequest(StrictBody):
     """Exactly one of `port_id` (a port created beforehand) or `network_id` (hotport
     creates the port, and deletes it on detach)."""
 
-    port_id: str | None = Field(default=None, pattern=UUID_PATTERN)
-    network_id: str | None = Field(default=None, pattern=UUID_PATTERN)
-    fixed_ips: list[FixedIPRequest] | None = Field(
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["port_id"], "not": {"required": ["fixed_ips"]}},
+                {"required": ["network_id"]},
+            ]
+        }
+    )
+
+    port_id: str | SkipJsonSchema[None] = Field(default=None, pattern=UUID_PATTERN)
+    network_id: str | SkipJsonSchema[None] = Field(default=None, pattern=UUID_PATTERN)
+    fixed_ips: list[FixedIPRequest] | SkipJsonSchema[None] = Field(
         default=None, description="Only with network_id."
     )
-    tag: str | None = Field(default=None, min_length=1, max_length=60)
+    tag: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=60)
 
 
 # -- answers ---------------------------------------------------------------------------
@@ -198,7 +209,7 @@ async def create_instance(request: Request, body: InstanceCreate, _: Authenticat
 
 
 @router.get("/instances/{uuid}", summary="An instance: its cached interfaces and its real NICs.")
-async def show_instance(request: Request, uuid: str, _: Authenticated) -> InstanceDetail:
+async def show_instance(request: Request, uuid: InstanceId, _: Authenticated) -> InstanceDetail:
     return _detail(await _manager(request).get_instance(uuid))
 
 
@@ -208,14 +219,14 @@ async def show_instance(request: Request, uuid: str, _: Authenticated) -> Instan
     summary="Detach every interface, remove the domain, forget the instance.",
     responses={405: {"model": ErrorBody, "description": "the driver cannot remove domains"}},
 )
-async def delete_instance(request: Request, uuid: str, _: Authenticated) -> Response:
+async def delete_instance(request: Request, uuid: InstanceId, _: Authenticated) -> Response:
     async with _service(request).operation() as manager:
         await manager.delete_instance(uuid)
     return Response(status_code=204)
 
 
 @router.get("/instances/{uuid}/interfaces", summary="The instance's cached interfaces.")
-async def list_interfaces(request: Request, uuid: str, _: Authenticated) -> Interfaces:
+async def list_interfaces(request: Request, uuid: InstanceId, _: Authenticated) -> Interfaces:
     info = await _manager(request).interfaces(uuid)
     return Interfaces(interfaces=info.to_json())
 
@@ -225,7 +236,9 @@ async def list_interfaces(request: Request, uuid: str, _: Authenticated) -> Inte
     status_code=201,
     summary="Attach a port (port_id) or a new port on a network (network_id).",
 )
-async def attach(request: Request, uuid: str, body: AttachRequest, _: Authenticated) -> AttachOut:
+async def attach(
+    request: Request, uuid: InstanceId, body: AttachRequest, _: Authenticated
+) -> AttachOut:
     async with _service(request).operation() as manager:
         result = await manager.attach(
             uuid,
@@ -247,7 +260,7 @@ async def attach(request: Request, uuid: str, body: AttachRequest, _: Authentica
 
 @router.get("/instances/{uuid}/interfaces/{port_id}", summary="One cached interface.")
 async def show_interface(
-    request: Request, uuid: str, port_id: str, _: Authenticated
+    request: Request, uuid: InstanceId, port_id: PortId, _: Authenticated
 ) -> InterfaceOut:
     vif = await _manager(request).interface(uuid, port_id)
     return InterfaceOut(interface=vif.to_json())
@@ -257,7 +270,9 @@ async def show_interface(
     "/instances/{uuid}/interfaces/{port_id}",
     summary="Detach a port (a port hotport created is deleted).",
 )
-async def detach(request: Request, uuid: str, port_id: str, _: Authenticated) -> DetachOut:
+async def detach(
+    request: Request, uuid: InstanceId, port_id: PortId, _: Authenticated
+) -> DetachOut:
     async with _service(request).operation() as manager:
         result = await manager.detach(uuid, port_id)
     return DetachOut(

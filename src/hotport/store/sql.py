@@ -1006,7 +1006,7 @@ class SqlStore:
             result = await conn.execute(
                 sa.select(journal.c.state, sa.func.count()).group_by(journal.c.state)
             )
-            return {str(state): int(n) for state, n in result.tuples()}
+            return {str(state): int(n) for state, n in result.all()}
 
         return await self._read("journal_counts", txn)
 

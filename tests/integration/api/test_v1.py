@@ -119,3 +119,38 @@ async def test_request_id_is_returned_and_kept(stack: ServiceStack) -> None:
     rid = f"req-{uuid.uuid4()}"
     r = await stack.api.get("/v1/instances", headers={"X-Openstack-Request-Id": rid})
     assert r.headers["X-Openstack-Request-Id"] == rid
+
+
+async def test_405_names_every_method_of_the_path(stack: ServiceStack) -> None:
+    r = await stack.api.put("/v1/instances")
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "GET, POST"
+    assert "use GET, POST" in r.json()["error"]["message"]
+
+
+async def test_path_ids_that_are_not_uuids_say_so(stack: ServiceStack) -> None:
+    instance = await new_instance(stack)
+    r = await stack.api.get(f"/v1/instances/{instance}/interfaces/0")
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == "path.port_id: '0' is not a valid UUID"
+
+
+async def test_null_for_an_optional_field_is_refused(stack: ServiceStack, neutron: Seeder) -> None:
+    instance = await new_instance(stack)
+    port = await neutron.port(await neutron.network("10.0.0.0/24"))
+    r = await stack.api.post(
+        f"/v1/instances/{instance}/interfaces", json={"port_id": port, "tag": None}
+    )
+    assert r.status_code == 400
+    assert "tag must not be null" in r.json()["error"]["message"]
+    assert (await neutron.show(port))["device_id"] == ""
+
+
+async def test_openapi_says_exactly_one_of_port_id_and_network_id(stack: ServiceStack) -> None:
+    schema = (await stack.api.get("/openapi.json")).json()
+    attach = schema["components"]["schemas"]["AttachRequest"]
+    assert [sorted(branch["required"]) for branch in attach["oneOf"]] == [
+        ["port_id"],
+        ["network_id"],
+    ]
+    assert all("anyOf" not in prop for prop in attach["properties"].values())
