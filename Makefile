@@ -19,9 +19,10 @@ $(UV):
 sync: $(UV)
 	$(UV) sync --frozen $(EXTRAS)
 
-## demo: the main job (for now: the Neutron simulator on 127.0.0.1:9696, `lan` profile)
+## demo: the simulator and the service in this process: a VM with 10 ports, one attach and
+## one detach through the API, measured per cache policy (`hotport demo`; DEMO_ARGS="--help")
 demo: sync
-	$(RUN) hotport sim-neutron --listen 127.0.0.1:9696 --profile lan
+	.venv/bin/hotport demo $(DEMO_ARGS)
 
 ## test: lint, type-check and the whole test suite
 test: sync lint typecheck
