@@ -21,8 +21,7 @@ libvirt). For the in-memory hypervisor plug/unplug are scaled like the network.
 
 Must never: leave anything behind (temporary directory, a libvirt guest it started);
 print from below `run_demo` (the console it is given is the only output); use the
-engine directly for an operation the API offers (the one exception: adopting a libvirt
-domain, which the API cannot create); measure an operation while event work is still
+engine directly for an operation the API offers; measure an operation while event work is still
 running (`_settle` first, so a measurement neither waits for it nor finds a revision
 the events have not yet brought in).
 
@@ -328,7 +327,7 @@ async def _run_policy(
         progress.update(task, description=f"{label} creating the VM and {n + 1} ports")
         if guest is not None:
             vm = guest[0]
-            await stack.manager.adopt_instance(vm, guest[1])  # the API cannot create domains
+            await api.create_instance(vm, guest[1])  # adopts the running libvirt domain
         else:
             vm = str(uuid.uuid4())
             await api.create_instance(vm, f"demo-{run.policy}")

@@ -71,6 +71,8 @@ class InterfaceManager:
 
     # -- instances -------------------------------------------------------------------
     async def create_instance(self, instance_uuid: str, name: str) -> InstanceRow:
+        """Create the domain and record the instance; on a driver that cannot create
+        domains, record (adopt) an existing domain, or refuse with NotSupportedError."""
         instance_uuid = check_uuid(instance_uuid, "instance")
         if not name or len(name) > 255:
             raise E.InvalidRequest("name must be 1 to 255 characters")
@@ -81,6 +83,14 @@ class InterfaceManager:
                 await self.engine.virt.create_domain(instance_uuid, name)
             except virt.DomainExists as exc:
                 raise E.InstanceExists(f"a domain {instance_uuid} already exists") from exc
+            except virt.NotSupported as exc:
+                # a driver that does not own VMs (libvirt): adopt the domain if it is there
+                if not any(d.uuid == instance_uuid for d in await self.engine.virt.domains()):
+                    raise E.NotSupportedError(
+                        f"the {self.engine.virt.name} driver cannot create domains; define "
+                        f"and start domain {instance_uuid} with it first, then create the "
+                        "instance again to adopt it"
+                    ) from exc
             try:
                 return await self.engine.store.create_instance(
                     instance_uuid, name, self.engine.host
@@ -99,13 +109,14 @@ class InterfaceManager:
             return await self.engine.store.create_instance(instance_uuid, name, self.engine.host)
 
     async def delete_instance(self, instance_uuid: str) -> None:
-        """Detach every interface, remove the domain, forget the instance."""
+        """Detach every interface, remove the domain (a driver that does not own VMs
+        keeps it), forget the instance."""
         instance_uuid = check_uuid(instance_uuid, "instance")
         await self._require(instance_uuid)
         with translate_errors("delete instance"):
             for row in await self.engine.store.vifs(instance_uuid):
                 await detach(self.engine, instance_uuid, row.port_id)
-            with contextlib.suppress(virt.DomainNotFound):
+            with contextlib.suppress(virt.DomainNotFound, virt.NotSupported):
                 await self.engine.virt.remove_domain(instance_uuid)
             await self.engine.store.delete_instance(instance_uuid)
 

@@ -12,7 +12,8 @@ from hotport.compose import InProcessStack
 from hotport.engine import errors as E
 from hotport.engine.audit import audit
 from hotport.engine.waiters import ExternalEvent
-from hotport.virt.base import NIC, HypervisorUnavailable
+from hotport.virt.base import NIC, Domain, HypervisorUnavailable, NotSupported
+from hotport.virt.memory import MemoryDriver
 
 from .conftest import HOST, Neutron, make_stack, new_instance
 
@@ -327,3 +328,35 @@ async def test_recovery_deletes_a_created_port_found_by_its_marker(
     assert report.undone == [entry]
     r = await stack.admin.get("/v2.0/ports", params={"device_id": inst})
     assert r.json()["ports"] == []
+
+
+class _ForeignVMs(MemoryDriver):
+    """A driver that does not own VMs (as libvirt's): domains appear from outside."""
+
+    name = "foreign"
+
+    async def create_domain(self, instance_uuid: str, name: str) -> Domain:
+        raise NotSupported("this driver does not create domains")
+
+    async def remove_domain(self, instance_uuid: str) -> None:
+        raise NotSupported("this driver does not remove domains")
+
+
+async def test_a_driver_that_cannot_create_adopts_an_existing_domain(tmp_path: Path) -> None:
+    virt = _ForeignVMs(plug_time=0.0, unplug_time=0.0)
+    stack = await make_stack(tmp_path, virt=virt)
+    try:
+        missing = str(uuid.uuid4())
+        with pytest.raises(E.NotSupportedError, match="define and start domain"):
+            await stack.manager.create_instance(missing, "vm")
+        assert await stack.manager.list_instances() == []
+
+        present = str(uuid.uuid4())
+        await MemoryDriver.create_domain(virt, present, "outside")  # made by someone else
+        row = await stack.manager.create_instance(present, "vm")
+        assert row.uuid == present
+        await stack.manager.delete_instance(present)  # forgets it, keeps the domain
+        assert await stack.manager.list_instances() == []
+        assert [d.uuid for d in await virt.domains()] == [present]
+    finally:
+        await stack.close()
