@@ -14,7 +14,9 @@ Concurrency: one event loop; requests are served concurrently.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +31,7 @@ from hotport.api.auth import Authenticator, OpenAccess
 from hotport.service.runtime import Service
 
 REQUEST_ID_HEADER = "X-Openstack-Request-Id"
+access_log = logging.getLogger("hotport.access")
 _REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -73,9 +76,22 @@ def create_api(
         rid = given if _REQUEST_ID.match(given) else f"req-{uuid.uuid4()}"
         request.state.request_id = rid
         token = logs.request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
         try:
             response = await call_next(request)
+            status = response.status_code
         finally:
+            # the access log, inside the request's context so the line carries its id
+            # (uvicorn's own access log runs outside it; `hotport serve` turns that off)
+            access_log.info(
+                '%s "%s %s" %d %.1f ms',
+                request.client.host if request.client else "-",
+                request.method,
+                request.url.path,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
             logs.request_id.reset(token)
         response.headers[REQUEST_ID_HEADER] = rid
         return response

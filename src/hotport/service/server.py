@@ -253,6 +253,7 @@ def _server(app: Any, config: ServiceConfig, recovery: dict[str, Any], out: Cons
             log_level=config.log_level,
             lifespan="on",
             log_config=None,  # logs.configure did it
+            access_log=False,  # the API logs each request itself, with its request id
             timeout_graceful_shutdown=max(1, math.ceil(config.shutdown_timeout)),
         ),
         banner,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+
+import pytest
 
 from hotport.compose import ServiceStack
 from hotport.sim.seed import Seeder
@@ -154,3 +157,14 @@ async def test_openapi_says_exactly_one_of_port_id_and_network_id(stack: Service
         ["network_id"],
     ]
     assert all("anyOf" not in prop for prop in attach["properties"].values())
+
+
+async def test_each_request_is_logged_once_with_its_request_id(
+    stack: ServiceStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="hotport.access"):
+        r = await stack.api.get("/v1/instances")
+    lines = [rec for rec in caplog.records if rec.name == "hotport.access"]
+    assert len(lines) == 1
+    assert lines[0].request_id == r.headers["X-Openstack-Request-Id"]  # type: ignore[attr-defined]
+    assert '"GET /v1/instances" 200' in lines[0].getMessage()
