@@ -28,6 +28,12 @@ demo: sync
 test: sync lint typecheck
 	$(RUN) pytest $(PYTEST_ARGS)
 
+## bench-quick: `hotport bench --quick`, every scenario small and fast (CI runs it so that
+## the benchmark cannot rot; timings are not judged); BENCH_ARGS="--json out.json" etc.
+.PHONY: bench-quick
+bench-quick: sync
+	.venv/bin/hotport bench --quick $(BENCH_ARGS)
+
 lint: sync
 	$(RUN) ruff check src tests
 	$(RUN) ruff format --check src tests

@@ -570,6 +570,82 @@ def demo(
         d.print_report(report, console)
 
 
+# -- hotport bench --------------------------------------------------------------------------
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A small run of every scenario (CI; ~1-2 min).")
+    ] = False,
+    time_scale: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0001,
+            help="Multiply the simulated latencies (article profile) by this "
+            "(default 0.01; 0.002 with --quick).",
+        ),
+    ] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run only this scenario (repeatable): latency, blocking, throughput, heal, "
+            "consistency, overhead, libvirt."
+        ),
+    ] = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(help="Compare only this policy (repeatable; default: every one built)."),
+    ] = None,
+    reps: Annotated[
+        int | None, typer.Option(min=1, help="Repetitions per N in the latency scenario.")
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Write the results (and targets) as JSON here.")
+    ] = None,
+    markdown_file: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the report as Markdown here.")
+    ] = None,
+    plots: Annotated[
+        Path | None, typer.Option(help="Write the PNG plots into this directory.")
+    ] = None,
+    libvirt_uri: Annotated[str, typer.Option(help="libvirt URI for the real-guest scenario.")] = (
+        "qemu:///system"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the simulator (ids, MACs, jitter).")] = 7,
+) -> None:
+    """Measure the reference policies (legacy, article, hotport) side by side: latency vs
+    ports, blocking, throughput, heal cost, consistency, engine overhead, a real guest."""
+    from hotport import bench as b
+
+    changes: dict[str, Any] = {"libvirt_uri": libvirt_uri, "seed": seed}
+    if time_scale is not None:
+        changes["time_scale"] = time_scale
+    if scenario:
+        changes["scenarios"] = tuple(scenario)
+    if policy:
+        changes["policies"] = tuple(policy)
+    if reps is not None:
+        changes["reps"] = reps
+    try:
+        settings = b.BenchSettings.quick_run(**changes) if quick else b.BenchSettings(**changes)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console = Console(highlight=False)
+    command = (
+        " ".join(["hotport", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "hotport bench"
+    )
+    console.print(
+        f"[bold]hotport bench[/]{' --quick' if quick else ''}: "
+        f"{', '.join(settings.policies)} on {', '.join(settings.scenarios)} "
+        f"({settings.profile} profile x{settings.time_scale:g})"
+    )
+    run = asyncio.run(b.run_bench(settings, console, command=command))
+    from hotport.bench.report import print_report
+
+    b.write_outputs(run, json_path=json_file, markdown_path=markdown_file, plots_dir=plots)
+    print_report(run.data(), run.targets, console)
+    console.print(f"[bold green]done[/] in {run.wall_seconds:.0f} s")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,1 @@
+"""The benchmark's scenarios: each `run(ctx)` returns a JSON-ready dict."""
