@@ -5,7 +5,10 @@ per-attempt timeout and per-call deadline, the retry loop (policy in `retry.py`)
 invalidate-and-retry-once, translation of every httpx / pydantic failure into the tree of
 `errors.py` (cause chained), request counting and observers (`observe.py`), and the
 calls: `show_port`, `list_ports`, `bind_port`, `unbind_port`, `create_port`,
-`delete_port`, `list_networks`, `list_subnets`, `list_floating_ips`.
+`delete_port`, `show_network`, `list_networks`, `list_subnets`, `list_floating_ips`.
+(`show_network`, the floating-IP lookup by fixed address and the network list by project
+and `shared` are what upstream Nova sends; only the reference designs of
+`hotport.engine.reference` use them.)
 
 Request budget: each call is ONE HTTP request, except that (a) a list whose id filter is
 longer than `id_chunk` ids is split into ceil(n / id_chunk) requests, sent concurrently,
@@ -367,16 +370,77 @@ class NeutronClient:
 
     # -- networks, subnets, floating IPs -----------------------------------------------
 
+    @overload
+    async def show_network(
+        self,
+        network_id: str,
+        *,
+        fields: None = ...,
+        attempt_timeout: float | None = ...,
+        deadline: float | None = ...,
+    ) -> Network: ...
+
+    @overload
+    async def show_network(
+        self,
+        network_id: str,
+        *,
+        fields: Sequence[str],
+        attempt_timeout: float | None = ...,
+        deadline: float | None = ...,
+    ) -> dict[str, Any]: ...
+
+    async def show_network(
+        self,
+        network_id: str,
+        *,
+        fields: Sequence[str] | None = None,
+        attempt_timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> Network | dict[str, Any]:
+        """`GET /v2.0/networks/{network_id}` (`?fields=a&fields=b`).
+
+        With `fields`, Neutron returns only those keys (none at all when the network has
+        none of them, e.g. `segments` of a single-segment network), so the answer is the
+        network object as sent, not a `Network`.
+        """
+        params = [("fields", f) for f in _strs("fields", fields or ())]
+        op = self._op(
+            "show_network", "GET", "/networks/{network_id}", f"/networks/{_seg(network_id)}",
+            attempt_timeout, params=params,
+        )  # fmt: skip
+        if fields is None:
+            return await self._one(op, "network", Network, deadline)
+        return await self._one_raw(op, "network", deadline)
+
     async def list_networks(
         self,
-        ids: Sequence[str],
+        ids: Sequence[str] | None = None,
         *,
+        shared: bool | None = None,
+        project_id: str | None = None,
         attempt_timeout: float | None = None,
         deadline: float | None = None,
     ) -> list[Network]:
-        """`GET /v2.0/networks?id=a&id=b...` (an empty list sends nothing)."""
+        """`GET /v2.0/networks?id=a&id=b...&shared=..&tenant_id=..`.
+
+        An empty id list sends nothing; `ids=None` lists every network the other filters
+        match (ONE request, pages followed), as Nova's "networks available to the project"
+        (`tenant_id=P&shared=False`, then `shared=True`) does.
+        """
+        params: list[tuple[str, str]] = []
+        if project_id is not None:
+            params.append(("tenant_id", project_id))
+        if shared is not None:
+            params.append(("shared", "True" if shared else "False"))
         rows = await self._list(
-            "list_networks", "networks", "/networks", [], [("id", ids)], attempt_timeout, deadline
+            "list_networks",
+            "networks",
+            "/networks",
+            params,
+            [("id", ids)],
+            attempt_timeout,
+            deadline,
         )
         return self._parse_many(rows, Network, "list_networks", "/networks")
 
@@ -404,6 +468,7 @@ class NeutronClient:
         self,
         port_ids: Sequence[str] | None,
         *,
+        fixed_ip_address: str | None = None,
         attempt_timeout: float | None = None,
         deadline: float | None = None,
     ) -> list[FloatingIP]:
@@ -411,12 +476,21 @@ class NeutronClient:
 
         `port_ids=None` lists every floating IP the credentials can see, in ONE request
         whatever their number: the heal uses it when its ports are too many for one URL.
+        `fixed_ip_address` keeps those mapped to that fixed IP (Nova's lookup, one per
+        fixed IP of a port: `?fixed_ip_address=X&port_id=P`).
         """
+        params: list[tuple[str, str]] = []
+        if fixed_ip_address is not None:
+            if not isinstance(fixed_ip_address, str) or not fixed_ip_address:
+                raise ValueError(
+                    f"fixed_ip_address must be a non-empty string: {fixed_ip_address!r}"
+                )
+            params.append(("fixed_ip_address", fixed_ip_address))
         rows = await self._list(
             "list_floating_ips",
             "floatingips",
             "/floatingips",
-            [],
+            params,
             [("port_id", port_ids)],
             attempt_timeout,
             deadline,
@@ -478,12 +552,15 @@ class NeutronClient:
     # -- answers -----------------------------------------------------------------------
 
     async def _one(self, op: _Op, key: str, model: type[_M], deadline: float | None) -> _M:
+        return _validate(model, await self._one_raw(op, key, deadline), op)
+
+    async def _one_raw(self, op: _Op, key: str, deadline: float | None) -> dict[str, Any]:
         response = await self._request(op, self._deadline(op, deadline))
         body = _json_object(response, op)
         obj = body.get(key)
         if not isinstance(obj, dict):
             raise _malformed(op, f"the answer has no {key!r} object")
-        return _validate(model, obj, op)
+        return obj
 
     def _parse_many(
         self, rows: list[dict[str, Any]], model: type[_M], call: str, path: str

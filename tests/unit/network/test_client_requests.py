@@ -16,6 +16,7 @@ from hotport.network import (
     FloatingIP,
     MalformedResponse,
     Network,
+    NetworkNotFound,
     NoAuth,
     PartialPort,
     Port,
@@ -315,6 +316,53 @@ async def test_list_networks_many_ids_one_request(make_client: MakeClient) -> No
     assert networks[0].mtu == 1500
 
 
+async def test_show_network_is_one_get(make_client: MakeClient) -> None:
+    s = sample("show network")
+    net_id = s["body"]["network"]["id"]
+    script = Script(Reply.of("show network"))
+    client = make_client(script)
+
+    network = await client.show_network(net_id)
+
+    assert isinstance(network, Network)
+    assert network.id == net_id
+    assert str(script.last.url) == f"{ENDPOINT}/v2.0/networks/{net_id}"
+    assert client.counters == {"show_network": 1}
+
+
+async def test_show_network_with_fields_returns_the_object_as_sent(
+    make_client: MakeClient,
+) -> None:
+    # a single-segment network has no `segments`: Neutron answers an empty object
+    script = Script(Reply(200, {"network": {}}), Reply(200, {"network": {"mtu": 1450}}))
+    client = make_client(script)
+
+    assert await client.show_network("n1", fields=["segments"]) == {}
+    assert script.last.url.params.multi_items() == [("fields", "segments")]
+    shown = await client.show_network("n1", fields=["mtu", "provider:network_type"])
+    assert shown == {"mtu": 1450}
+    assert script.last.url.params.get_list("fields") == ["mtu", "provider:network_type"]
+    assert client.counters == {"show_network": 2}
+
+
+async def test_show_network_404_is_network_not_found(make_client: MakeClient) -> None:
+    script = Script(Reply.of("show network 404"))
+    with pytest.raises(NetworkNotFound):
+        await make_client(script).show_network("a3bac773-ab5d-4363-b122-ef67a10ff530")
+
+
+async def test_list_networks_of_a_project_and_shared_ones(make_client: MakeClient) -> None:
+    script = Script(Reply.of("list networks many ids"))
+    client = make_client(script)
+
+    await client.list_networks(None, project_id="p1", shared=False)
+    assert script.last.url.path == "/v2.0/networks"
+    assert script.last.url.params.multi_items() == [("tenant_id", "p1"), ("shared", "False")]
+    await client.list_networks(shared=True)
+    assert script.last.url.params.multi_items() == [("shared", "True")]
+    assert client.counters == {"list_networks": 2}
+
+
 async def test_list_subnets_by_network(make_client: MakeClient) -> None:
     recorded = sample("list subnets by network")
     script = Script(Reply.of("list subnets by network"))
@@ -349,6 +397,21 @@ async def test_list_floating_ips_by_ports(make_client: MakeClient) -> None:
     assert str(script.last.url).endswith(sample("list floatingips by port")["request"]["path"])
     assert isinstance(fips[0], FloatingIP)
     assert fips[0].floating_ip_address == fip["floating_ip_address"]
+
+
+async def test_list_floating_ips_of_one_fixed_ip(make_client: MakeClient) -> None:
+    script = Script(Reply(200, {"floatingips": []}))
+    client = make_client(script)
+
+    await client.list_floating_ips(["p1"], fixed_ip_address="10.0.0.5")
+
+    assert script.last.url.params.multi_items() == [
+        ("port_id", "p1"),
+        ("fixed_ip_address", "10.0.0.5"),
+    ]
+    with pytest.raises(ValueError, match="fixed_ip_address"):
+        await client.list_floating_ips(["p1"], fixed_ip_address="")
+    assert client.counters == {"list_floating_ips": 1}
 
 
 async def test_list_all_floating_ips_in_one_request(make_client: MakeClient) -> None:
