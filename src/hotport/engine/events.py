@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hotport.engine.context import Engine, translate_errors
@@ -52,8 +52,16 @@ class EventAnswer:
     message: str = ""
 
 
-async def accept_events(engine: Engine, events: Sequence[ExternalEvent]) -> list[EventAnswer]:
-    """Answer each event now; schedule its work. Unknown instances get 404."""
+async def accept_events(
+    engine: Engine,
+    events: Sequence[ExternalEvent],
+    *,
+    work: Callable[[Engine, ExternalEvent], None] | None = None,
+) -> list[EventAnswer]:
+    """Answer each event now; schedule its work. Unknown instances get 404.
+
+    `work` schedules an accepted event's work (default: hotport's `schedule`; the
+    reference designs of `hotport.engine.reference` pass their own)."""
     answers: list[EventAnswer] = []
     known: dict[str, bool] = {}
     for ev in events:
@@ -67,7 +75,7 @@ async def accept_events(engine: Engine, events: Sequence[ExternalEvent]) -> list
             answers.append(EventAnswer(ev, 404, f"no instance {ev.server_uuid} on this host"))
             continue
         engine.waiters.resolve(ev)
-        schedule(engine, ev)
+        (work or schedule)(engine, ev)
         answers.append(EventAnswer(ev, 200))
     return answers
 

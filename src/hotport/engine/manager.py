@@ -5,6 +5,13 @@ touched), instance management (domains of drivers that can create them), and the
 delegation of each operation to its module (attach, detach, events, heal, recovery).
 It also runs the periodic heal when asked to.
 
+Which modules run is chosen by the engine's policy, once, here: `hotport` runs
+attach.py, detach.py, events.py and heal.py; the reference designs `article` and
+`legacy` run `hotport.engine.reference` (upstream Nova's requests and locks). Under
+`legacy` and `article`, `heal()` heals ONE instance per call (Nova's periodic task heals
+one per run; its report names which): a whole host takes as many calls as it has
+instances. Validation, instances, recovery and the journal are the same for all.
+
 Must never: import a concrete backend (the composition root, `hotport.compose`, builds
 it); hold a lock across operations.
 
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotport.engine import errors as E
+from hotport.engine import reference
 from hotport.engine.attach import AttachResult, attach_network, attach_port
 from hotport.engine.context import Engine, translate_errors
 from hotport.engine.detach import DetachResult, detach
@@ -62,6 +70,8 @@ class InterfaceManager:
         self.on_heal: list[Callable[[HealReport], None]] = []
         #: the hypervisor's recent domain lifecycle events (uuid, event), newest last
         self.domain_events: collections.deque[tuple[str, str]] = collections.deque(maxlen=1000)
+        #: the reference design's operations (`article`, `legacy`); None: hotport's own
+        self.reference = reference.operations_for(engine)
 
     def domain_event(self, instance_uuid: str, event: str) -> None:
         """A domain lifecycle event from the driver (destroyed, undefined, ...): recorded
@@ -115,7 +125,7 @@ class InterfaceManager:
         await self._require(instance_uuid)
         with translate_errors("delete instance"):
             for row in await self.engine.store.vifs(instance_uuid):
-                await detach(self.engine, instance_uuid, row.port_id)
+                await self._detach(instance_uuid, row.port_id)
             with contextlib.suppress(virt.DomainNotFound, virt.NotSupported):
                 await self.engine.virt.remove_domain(instance_uuid)
             await self.engine.store.delete_instance(instance_uuid)
@@ -175,28 +185,42 @@ class InterfaceManager:
         if port_id is not None:
             if fixed_ips:
                 raise E.InvalidRequest("fixed_ips can only be given with network_id")
-            return await attach_port(
-                self.engine, instance_uuid, check_uuid(port_id, "port"), tag=tag
-            )
+            port_id = check_uuid(port_id, "port")
+            if self.reference is not None:
+                return await self.reference.attach_port(instance_uuid, port_id, tag=tag)
+            return await attach_port(self.engine, instance_uuid, port_id, tag=tag)
         assert network_id is not None
+        network_id = check_uuid(network_id, "network")
+        checked = _check_fixed_ips(fixed_ips)
+        if self.reference is not None:
+            return await self.reference.attach_network(
+                instance_uuid, network_id, fixed_ips=checked, tag=tag
+            )
         return await attach_network(
-            self.engine,
-            instance_uuid,
-            check_uuid(network_id, "network"),
-            fixed_ips=_check_fixed_ips(fixed_ips),
-            tag=tag,
+            self.engine, instance_uuid, network_id, fixed_ips=checked, tag=tag
         )
 
     async def detach(self, instance_uuid: str, port_id: str) -> DetachResult:
-        return await detach(
-            self.engine, check_uuid(instance_uuid, "instance"), check_uuid(port_id, "port")
+        return await self._detach(
+            check_uuid(instance_uuid, "instance"), check_uuid(port_id, "port")
         )
 
+    async def _detach(self, instance_uuid: str, port_id: str) -> DetachResult:
+        if self.reference is not None:
+            return await self.reference.detach(instance_uuid, port_id)
+        return await detach(self.engine, instance_uuid, port_id)
+
     async def events(self, events: Sequence[ExternalEvent]) -> list[EventAnswer]:
+        if self.reference is not None:
+            return await accept_events(self.engine, events, work=self.reference.schedule)
         return await accept_events(self.engine, events)
 
     async def heal(self) -> HealReport:
-        report = await heal(self.engine)
+        """Heal the host (hotport); under `legacy`/`article`, the next ONE instance."""
+        if self.reference is not None:
+            report: HealReport = await self.reference.heal()
+        else:
+            report = await heal(self.engine)
         self.last_heal = report
         for fn in self.on_heal:
             fn(report)

@@ -1,6 +1,7 @@
 """Cache write policies: how an operation's result reaches the VIF rows.
 
-Owns: `CachePolicy` and its two implementations.
+Owns: `CachePolicy` and its implementations, and `POLICIES`, the policies by name (the
+`--policy` of `hotport serve`, `build_manager(policy=...)`).
 
 - `HotportPolicy` (ours): one row per VIF, every write conditional on the port's Neutron
   revision (and, for the heal, compare-and-swap on the row's revision). No instance lock
@@ -10,7 +11,15 @@ Owns: `CachePolicy` and its two implementations.
   instance's whole network info is read when the operation starts (`snapshot`) and
   written back whole, unconditionally, when it ends (read-modify-write of the blob under
   only the port lock). Two operations on different ports of one instance that overlap
-  lose one of the two updates.
+  lose one of the two updates. The requests its operations send are those of the
+  article's design (`hotport.engine.reference`), not hotport's.
+- `LegacyPolicy` (the old design, upstream Nova): the same whole-blob writes; its
+  operations (`hotport.engine.reference`) rebuild the whole network info from the network
+  service under `refresh_cache-{instance}` and write it back whole; only the
+  `network-vif-deleted` handler and recovery use these read-modify-write writes.
+
+Which operations run is the manager's choice by policy name: `hotport` runs attach.py,
+detach.py, events.py and heal.py; `article` and `legacy` run `hotport.engine.reference`.
 
 Must never: take locks, call the network service or the hypervisor.
 
@@ -138,4 +147,14 @@ class ArticlePolicy:
         return WriteOutcome("applied", await store.vif(port_id))
 
 
-POLICIES: dict[str, CachePolicy] = {"hotport": HotportPolicy(), "article": ArticlePolicy()}
+class LegacyPolicy(ArticlePolicy):
+    """The old design's cache writes: whole-blob, unconditional (Nova's info cache save)."""
+
+    name = "legacy"
+
+
+POLICIES: dict[str, CachePolicy] = {
+    "hotport": HotportPolicy(),
+    "article": ArticlePolicy(),
+    "legacy": LegacyPolicy(),
+}
