@@ -525,7 +525,7 @@ def demo(
         typer.Option(
             min=0.0001, help="Multiply the simulated latencies (article profile) by this."
         ),
-    ] = 0.05,
+    ] = 0.02,
     ports: Annotated[
         int, typer.Option(min=1, max=200, help="Ports on the VM before the measured attach.")
     ] = 10,

@@ -268,7 +268,7 @@ async def _journal(db: Path) -> list[tuple[str, str, str | None]]:
     [
         (["--driver", "xen"], "--driver"),
         (["--heal-interval", "-5"], "--heal-interval"),
-        (["--policy", "legacy"], "--policy legacy"),
+        (["--policy", "fastest"], "--policy"),
         (["--listen", "0.0.0.0:{port}"], "loopback only"),
     ],
 )

@@ -1,7 +1,8 @@
 """`hotport demo` end to end, at a high speed-up (tiny time scale, few ports): every policy
 runs, the operations go through the API, and the table shows the right request counts
-(an attach of a pre-created port with a warm network cache: 3 requests in 2 round
-trips; a detach: 1). With `--driver libvirt` on a libvirt host, the same against a real
+(hotport: an attach of a pre-created port with a warm network cache: 3 requests in 2
+round trips; a detach: 1; legacy: Nova's 5N+12 and 5N+1, one after another; article:
+11 and 4). With `--driver libvirt` on a libvirt host, the same against a real
 guest (e2e: skipped with the reason when there is no libvirt host)."""
 
 from __future__ import annotations
@@ -29,18 +30,20 @@ async def test_the_demo_measures_attach_and_detach_for_every_policy() -> None:
     console = Console(record=True, width=100)
     report = await demo.run_demo(FAST, console)
     assert counts(report) == [
+        ("legacy", "attach", 27, 27, "ok"),  # 5N+12, N = 3
+        ("legacy", "detach", 21, 21, "ok"),  # 5N+1, N = 4
+        ("article", "attach", 11, 11, "ok"),
+        ("article", "detach", 4, 4, "ok"),
         ("hotport", "attach", 3, 2, "ok"),
         ("hotport", "detach", 1, 1, "ok"),
-        ("article", "attach", 3, 2, "ok"),
-        ("article", "detach", 1, 1, "ok"),
     ]
     for m in report.measured:
-        if m.operation == "attach":
+        if m.policy == "hotport" and m.operation == "attach":
             assert m.requests == {"show_port": 1, "list_floating_ips": 1, "bind_port": 1}
-        else:
+        elif m.policy == "hotport":
             assert m.requests == {"unbind_port": 1}
         assert m.equivalent >= m.seconds  # the scaled-down part is scaled back up
-    assert set(report.setup_seconds) == {"hotport", "article"}
+    assert set(report.setup_seconds) == {"legacy", "article", "hotport"}
     # hotport's cache is right once the events are handled: every interface there and
     # active, nothing for the heal to fix
     hp = report.cache["hotport"]
@@ -50,13 +53,17 @@ async def test_the_demo_measures_attach_and_detach_for_every_policy() -> None:
     # article may lose updates (a race: how many varies); one heal repairs whatever it lost
     art = report.cache["article"]
     assert (art["interfaces_after_heal"], art["active_after_heal"]) == (3, 3)
-    assert art["heal_requests"] == hp["heal_requests"] == 4
+    assert hp["heal_requests"] == 4  # the whole host
+    assert art["heal_requests"] == report.cache["legacy"]["heal_requests"] == 18  # 5N+3
+    leg = report.cache["legacy"]
+    assert (leg["interfaces_after_heal"], leg["active_after_heal"]) == (3, 3)
     demo.print_report(report, console)
     text = console.export_text()
     rows = [line.split()[:4] for line in text.splitlines()]
-    for policy in ("hotport", "article"):
-        assert [policy, "attach", "3", "2"] in rows
-        assert [policy, "detach", "1", "1"] in rows
+    assert ["legacy", "attach", "27", "27"] in rows
+    assert ["article", "detach", "4", "4"] in rows
+    assert ["hotport", "attach", "3", "2"] in rows
+    assert ["hotport", "detach", "1", "1"] in rows
     flat = " ".join(text.split())
     assert "hotport bench" in flat
     assert "hotport: " in flat
@@ -74,9 +81,10 @@ def test_hotport_demo_command(monkeypatch: pytest.MonkeyPatch) -> None:
     out = result.output
     assert "hotport demo" in out
     assert "a VM with 2 ports" in out
-    for policy in ("hotport", "article"):
-        assert re.search(rf"^{policy}\s+attach\s+3\s+2\s", out, re.M), out
-        assert re.search(rf"^{policy}\s+detach\s+1\s+1\s", out, re.M), out
+    assert re.search(r"^legacy\s+attach\s+22\s+22\s", out, re.M), out  # 5N+12, N = 2
+    assert re.search(r"^legacy\s+detach\s+16\s+16\s", out, re.M), out  # 5N+1, N = 3
+    assert re.search(r"^hotport\s+attach\s+3\s+2\s", out, re.M), out
+    assert re.search(r"^hotport\s+detach\s+1\s+1\s", out, re.M), out
     assert "article-equiv." in out
     assert re.search(r"done in \d+\.\d s", out)
 
@@ -86,10 +94,12 @@ def test_hotport_demo_command(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert [(m["policy"], m["operation"], m["request_total"]) for m in data["measured"]] == [
+        ("legacy", "attach", 17),
+        ("legacy", "detach", 11),
+        ("article", "attach", 11),
+        ("article", "detach", 4),
         ("hotport", "attach", 3),
         ("hotport", "detach", 1),
-        ("article", "attach", 3),
-        ("article", "detach", 1),
     ]
     assert data["settings"]["ports"] == 1
 
@@ -105,8 +115,10 @@ async def test_the_demo_on_a_real_libvirt_guest() -> None:
         pytest.skip(message)
     report = await demo.run_demo(settings, Console(record=True, width=100))
     assert counts(report) == [
+        ("legacy", "attach", 27, 27, "ok"),  # 5N+12, N = 3
+        ("legacy", "detach", 21, 21, "ok"),  # 5N+1, N = 4
+        ("article", "attach", 11, 11, "ok"),
+        ("article", "detach", 4, 4, "ok"),
         ("hotport", "attach", 3, 2, "ok"),
         ("hotport", "detach", 1, 1, "ok"),
-        ("article", "attach", 3, 2, "ok"),
-        ("article", "detach", 1, 1, "ok"),
     ]

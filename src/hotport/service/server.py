@@ -57,9 +57,7 @@ def check(config: ServiceConfig) -> None:
     """What `ServiceConfig` cannot know about this build and host; raises `ConfigError`."""
     if config.policy not in POLICIES:
         raise ConfigError(
-            f"--policy {config.policy}: this build has the policies "
-            f"{', '.join(sorted(POLICIES))}; '{config.policy}' (the old design) arrives "
-            "with `hotport bench`"
+            f"--policy {config.policy}: this build has the policies {', '.join(sorted(POLICIES))}"
         )
     if config.driver == "libvirt" and importlib.util.find_spec("libvirt") is None:
         raise ConfigError(

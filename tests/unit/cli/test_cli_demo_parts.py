@@ -45,14 +45,14 @@ def test_equivalent_scales_the_simulated_time_only() -> None:
 
 
 def test_every_policy_row_is_one_the_engine_has() -> None:
-    assert [r.policy for r in demo.POLICY_RUNS] == ["hotport", "article"]
+    assert [r.policy for r in demo.POLICY_RUNS] == ["legacy", "article", "hotport"]
     for run in demo.POLICY_RUNS:
         assert run.policy in POLICIES
 
 
 def test_settings_refuse_what_cannot_run() -> None:
-    with pytest.raises(ValueError, match="legacy"):
-        demo.DemoSettings(policies=(demo.PolicyRun("legacy", "the old design"),))
+    with pytest.raises(ValueError, match="fastest"):
+        demo.DemoSettings(policies=(demo.PolicyRun("fastest", "not a design"),))
     with pytest.raises(ValueError, match="ports"):
         demo.DemoSettings(ports=0)
     with pytest.raises(ValueError, match="time_scale"):
@@ -96,8 +96,8 @@ def test_report_table_and_notes() -> None:
     flat = " ".join(text.split())
     assert "article-equiv." in flat
     assert "attach: bind_port, list_floating_ips, show_port; detach: unbind_port" in flat
-    assert "62 requests for this attach and 51 for this detach" in flat
-    assert "`legacy` comparison arrives with `hotport bench`" in flat
+    assert "62 requests for this attach (5N+12, N = 10) and 56 for this detach" in flat
+    assert "`hotport bench` compares the designs" in flat
     assert "done in 6.5 s" in flat
 
 
