@@ -109,7 +109,8 @@ def tables(results: dict[str, Any], meta: dict[str, Any]) -> list[Tbl]:
         by: dict[tuple[str, int], dict[str, Any]] = {}
         for r in lat["rows"]:
             by.setdefault((r["policy"], r["ports"]), {})[r["operation"]] = r
-        for (p, n), ops in sorted(by.items(), key=lambda x: (x[0][1], x[0][0])):
+        order = {p: i for i, p in enumerate(dict.fromkeys(r["policy"] for r in lat["rows"]))}
+        for (p, n), ops in sorted(by.items(), key=lambda x: (x[0][1], order[x[0][0]])):
             a, d = ops["attach"], ops["detach"]
             t.rows.append(
                 [
@@ -357,6 +358,35 @@ def targets_table(targets: list[Target]) -> Tbl:
     return t
 
 
+METHOD = [
+    "One process: the Neutron simulator (reached through httpx's ASGI transport, its "
+    "notifier posting Neutron's events to the engine), the engine with the policy under "
+    "test, SQLite in a temporary directory, the in-memory hypervisor (plug 0.1 s, unplug "
+    "0.2 s, scaled like the network). Set-up is not measured (it runs at zero latency).",
+    "Article-equivalent seconds: each request's simulated delay (the time it queued for "
+    "a worker plus its service time, as the simulator recorded them), lock waits and the "
+    "in-memory hypervisor's plug/unplug are divided by the time scale; SQLite, hotport's "
+    "and the simulator's CPU are kept as measured (`hotport.bench.timing`).",
+    "Policies are interleaved (for each N, for each repetition, for each policy) so that "
+    "machine noise hits them alike; at one N every policy's simulator has the same seed.",
+    "Latency: the VM has N ports; one more is attached (N before it) and detached again "
+    "(N+1 before it), each measured alone once Neutron's events are handled.",
+    "Throughput runs at a larger time scale (`tp_slowdown`) so that hotport's local CPU "
+    "stays small against the simulated time; it is wall time / time scale, local work "
+    "included (conservative for the faster policy). A policy whose throughput is limited by "
+    "the network service's capacity (utilisation near 100%) gets ops/s = workers / its "
+    "service time per operation: the ratio is that of the busy time per operation.",
+    "CPU: `time.process_time()` (every thread, aiosqlite's too) minus the CPU spent "
+    "inside the in-process simulator. Memory: `tracemalloc` (the Python heap; SQLite's own "
+    "page cache is not in it), the simulator's share measured alone and subtracted.",
+    "The old design heals one instance per call (Nova's periodic task, one per tick): its "
+    "whole-host figures are one or a few calls, multiplied by the calls needed for H. "
+    "The simulator's CPU for it is large because it filters every port per list, which a "
+    "real Neutron does in its database.",
+    "Targets are reported, never asserted: a run does not fail on a missed target.",
+]
+
+
 def _md_table(t: Tbl, heading: str = "###") -> str:
     lines = [f"{heading} {t.title}", ""]
     if t.rows:
@@ -397,6 +427,9 @@ def markdown(
     if head is not None:
         parts.append(_md_table(head))
     parts.append(_md_table(targets_table(targets)))
+    parts.append(f"{title}## How it is measured\n")
+    parts.extend(f"- {line}" for line in METHOD)
+    parts.append("")
     for t in tables(results, meta):
         parts.append(_md_table(t))
         for key, path in plots.items():

@@ -87,7 +87,15 @@ def _commit() -> str:
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    return r.stdout.strip() or "unknown"
+    commit = r.stdout.strip() or "unknown"
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    return commit + (" + uncommitted changes" if dirty.stdout.strip() else "")
 
 
 @dataclass

@@ -60,7 +60,7 @@ class BenchSettings:
     heal_ports: int = 10
     heal_legacy_ticks: int = 3  # per-instance heals measured, then extrapolated
     # 5. consistency storm
-    storm_instances: int = 50
+    storm_instances: int = 20
     storm_ports: int = 10
     storm_seeds: tuple[int, ...] = (11,)
     #: the storm's simulator time scale (instant profile: it scales the events' batching

@@ -40,6 +40,8 @@ from hotport.sim.seed import Seeder
 from hotport.virt.memory import MemoryDriver
 
 HOST = "compute-1"
+#: per-attempt timeout of the bench stacks' network client, seconds (see build_stack)
+CLIENT_TIMEOUT = 600.0
 
 
 class BenchError(RuntimeError):
@@ -164,6 +166,10 @@ async def build_stack(
         wrap_transport=wrap,
     )
     meters[0].install(stack.sim)
+    # the client's production deadlines are wall seconds; a scaled simulator serving a
+    # whole host's port list (100,000 items) or a long queue may take longer than that
+    stack.client.read_timeout = stack.client.write_timeout = CLIENT_TIMEOUT
+    stack.client.read_deadline = stack.client.write_deadline = 2 * CLIENT_TIMEOUT
     return PolicyStack(policy, stack, meters[0], driver, profile, time_scale)
 
 

@@ -59,7 +59,7 @@ async def run(ctx: Ctx) -> dict[str, Any]:
                     policy,
                     profile=s.profile,
                     time_scale=s.time_scale,
-                    seed=s.seed,
+                    seed=s.seed + n,  # the same jitter for every policy at one N
                 )
                 stacks.append(ps)
                 async with fast(ps):
