@@ -643,6 +643,10 @@ def bench(
 
     b.write_outputs(run, json_path=json_file, markdown_path=markdown_file, plots_dir=plots)
     print_report(run.data(), run.targets, console)
+    if run.errors:
+        for name, error in run.errors.items():
+            _err.print(f"[bold red]error:[/] scenario {name} failed: {escape(error)}")
+        raise typer.Exit(1)
     console.print(f"[bold green]done[/] in {run.wall_seconds:.0f} s")
 
 

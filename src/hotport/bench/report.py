@@ -46,7 +46,7 @@ def _lat(results: dict[str, Any], policy: str, n: int, kind: str) -> dict[str, A
 
 def headline(results: dict[str, Any], meta: dict[str, Any]) -> Tbl | None:
     lat = results.get("latency")
-    if not lat or not lat.get("rows"):
+    if not lat or "error" in lat or not lat.get("rows"):
         return None
     ports = sorted({r["ports"] for r in lat["rows"]})
     n = 10 if 10 in ports else ports[-1]
@@ -88,6 +88,10 @@ def headline(results: dict[str, Any], meta: dict[str, Any]) -> Tbl | None:
 
 def tables(results: dict[str, Any], meta: dict[str, Any]) -> list[Tbl]:
     out: list[Tbl] = []
+    for key, value in results.items():
+        if isinstance(value, dict) and "error" in value:
+            out.append(Tbl(key, f"{key}: FAILED", [], notes=[f"error: {value['error']}"]))
+    results = {k: v for k, v in results.items() if not (isinstance(v, dict) and "error" in v)}
     lat = results.get("latency")
     if lat:
         t = Tbl(

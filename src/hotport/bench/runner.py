@@ -107,6 +107,8 @@ class BenchRun:
     wall_seconds: float = 0.0
     targets: list[Target] = field(default_factory=list)
     date: str = ""
+    #: scenarios that raised, with the error (the run goes on; the command then fails)
+    errors: dict[str, str] = field(default_factory=dict)
 
     def data(self) -> dict[str, Any]:
         s = self.settings
@@ -122,6 +124,7 @@ class BenchRun:
                 "policies": list(s.policies),
                 "wall_seconds": self.wall_seconds,
                 "scenario_seconds": self.seconds,
+                "errors": self.errors,
                 "settings": s.to_dict(),
             },
             "scenarios": self.results,
@@ -158,11 +161,15 @@ async def run_bench(
             ctx = Ctx(settings, folder, progress, tasks[name], name)
             ctx.say("starting")
             started = time.perf_counter()
-            run.results[name] = await _scenario(name)(ctx)
+            try:
+                run.results[name] = await _scenario(name)(ctx)
+            except Exception as exc:  # the other scenarios still run; the command fails
+                run.errors[name] = f"{type(exc).__name__}: {exc}"
+                run.results[name] = {"error": run.errors[name]}
             run.seconds[name] = time.perf_counter() - started
-            skipped = run.results[name].get("skipped")
+            skipped = run.results[name].get("skipped") or run.results[name].get("error")
             ctx.say(
-                f"skipped: {skipped}"[:90]
+                f"{'failed' if name in run.errors else 'skipped'}: {skipped}"[:90]
                 if isinstance(skipped, str)
                 else f"done in {run.seconds[name]:.0f} s"
             )

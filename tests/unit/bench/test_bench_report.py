@@ -258,3 +258,33 @@ def test_settings_refuse_what_this_build_lacks() -> None:
     q = BenchSettings.quick_run()
     assert q.quick
     assert q.reps < BenchSettings().reps
+
+
+def test_a_failed_scenario_is_reported_and_the_rest_still_is() -> None:
+    res = results()
+    res["throughput"] = {"error": "RuntimeError: boom"}
+    data = {
+        "meta": {
+            "command": "hotport bench",
+            "date": "today",
+            "commit": "abc",
+            "wall_seconds": 1.0,
+            "policies": ["legacy", "article", "hotport"],
+            "machine": {
+                "nproc": 2,
+                "cpu": "x",
+                "memory": "1 GiB",
+                "python": "3.11",
+                "system": "Linux",
+            },
+            "profile": "article",
+            "time_scale": 0.01,
+        },
+        "scenarios": res,
+    }
+    targets = evaluate(res, SETTINGS)
+    md = report.markdown(data, targets, {})
+    assert "error: RuntimeError: boom" in md
+    assert "| legacy | 72.0 s | 62 |" in md
+    tp = next(t for t in targets if t.name.startswith("hotport throughput"))
+    assert tp.measured is None
