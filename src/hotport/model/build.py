@@ -49,7 +49,22 @@ from hotport.model.frozen import json_kind
 from hotport.model.values import IP, FixedIP, Network, Route, Subnet
 from hotport.model.vif import NIC_NAME_LEN, VIF, devname
 
-__all__ = ["TUNNELED_NETWORK_TYPES", "build_vif", "vif_revision"]
+__all__ = ["PORT_FIELDS", "TUNNELED_NETWORK_TYPES", "build_vif", "vif_revision"]
+
+PORT_FIELDS = (
+    "id",
+    "network_id",
+    "mac_address",
+    "status",
+    "admin_state_up",
+    "fixed_ips",
+    "binding:vif_type",
+    "binding:vif_details",
+    "binding:vnic_type",
+    "binding:profile",
+)
+"""Every key of a Neutron port that `build_vif` reads (a list with `fields=` may ask for
+just these)."""
 
 TUNNELED_NETWORK_TYPES = frozenset({"vxlan", "gre", "geneve"})
 """Network types whose traffic is tunneled (Nova's `L3_NETWORK_TYPES`)."""

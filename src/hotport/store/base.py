@@ -38,9 +38,9 @@ applied write keeps the position.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 JSON = dict[str, Any]
 JournalKind = Literal["attach", "detach", "event", "heal", "refresh"]
@@ -83,6 +83,28 @@ class VifRow:
     deleted: bool
     created_at: float
     updated_at: float
+
+
+class VifHead(NamedTuple):
+    """A VIF row without its VIF: what the heal reads of EVERY row (tombstones too) before
+    it lists the network service, so that its compare-and-swap writes stay sound."""
+
+    port_id: str
+    instance_uuid: str
+    revision: int
+    deleted: bool
+    updated_at: float  # by the store's clock
+
+
+class VifText(NamedTuple):
+    """A live row with its VIF as the JSON text the database holds, NOT decoded (decoding
+    100,000 VIFs costs seconds; the heal compares the text and decodes only what
+    differs). `json.loads(text)` is the row's `VifRow.vif`."""
+
+    port_id: str
+    instance_uuid: str
+    revision: int
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +187,18 @@ class Store(Protocol):
 
     async def all_vifs(self, *, include_deleted: bool = False) -> list[VifRow]:
         """Every row of every instance (for heal), ordered by instance then position."""
+        ...
+
+    async def vif_heads(self, *, since: float | None = None) -> list[VifHead]:
+        """Every row (tombstones included) without its VIF, in no particular order; with
+        `since`, only the rows last written at or after it (the store's clock: compare
+        with a `VifHead.updated_at`, not with another clock)."""
+        ...
+
+    async def vif_texts(self, instance_uuids: Collection[str]) -> list[VifText]:
+        """The live rows of these instances, VIFs as stored JSON text (see `VifText`), in
+        no particular order. Many instances may take several statements: the answer is
+        not one snapshot (each row is as read)."""
         ...
 
     async def put_vif(
