@@ -62,7 +62,6 @@ from hotport.virt.base import NIC
 log = logging.getLogger("hotport.engine.heal")
 
 _PORT_ID = operator.attrgetter("port_id")
-_UPDATED_AT = operator.attrgetter("updated_at")
 
 LIST_FIELDS = (*PORT_FIELDS, "device_id", "device_owner", "revision_number")
 """What the heal lists of each port: what the VIF builder reads, and whose it is."""
@@ -137,10 +136,10 @@ async def _heal(engine: Engine, report: HealReport, trace: OperationTrace) -> No
     with translate_errors("heal"):
         with trace.phase("read-cache"):
             instances = {i.uuid for i in await engine.store.list_instances(engine.host)}
+            # (the store's clock before the read: rows written later have later stamps)
+            mark = engine.store.now()
             read = await engine.store.vif_heads()
             heads = dict(zip(map(_PORT_ID, read), read, strict=True))
-            # the store's clock when it was read: rows written later have a later stamp
-            mark = max(map(_UPDATED_AT, read), default=None)
             del read
         with trace.phase("list"):
             ports, fips = await _list_network(engine)
@@ -179,8 +178,7 @@ async def _heal(engine: Engine, report: HealReport, trace: OperationTrace) -> No
         del heads, live_by_instance, by_instance
         with trace.phase("nics"):
             # rows written since the heal read them (by an operation, or by the heal)
-            since = None if mark is None else mark - _CLOCK_SLACK
-            diff.moved(await engine.store.vif_heads(since=since))
+            diff.moved(await engine.store.vif_heads(since=mark - _CLOCK_SLACK))
             await _compare_nics(engine, report, instances, busy, diff.macs)
         report.purged_tombstones = await engine.store.purge_tombstones(
             engine.clock() - engine.config.tombstone_age

@@ -189,6 +189,10 @@ class Store(Protocol):
         """Every row of every instance (for heal), ordered by instance then position."""
         ...
 
+    def now(self) -> float:
+        """The store's clock: what it stamps rows with (`VifRow.updated_at`)."""
+        ...
+
     async def vif_heads(self, *, since: float | None = None) -> list[VifHead]:
         """Every row (tombstones included) without its VIF, in no particular order; with
         `since`, only the rows last written at or after it (the store's clock: compare

@@ -662,6 +662,9 @@ class SqlStore:
 
     # -- VIF rows: the heal's light reads (no JSON decoded in Python) -------------------
 
+    def now(self) -> float:
+        return self._clock()
+
     async def vif_heads(self, *, since: float | None = None) -> list[VifHead]:
         query = sa.select(
             vifs.c.port_id, vifs.c.instance_uuid, vifs.c.revision, vifs.c.deleted, vifs.c.updated_at
@@ -696,7 +699,7 @@ class SqlStore:
                     ).where(vifs.c.instance_uuid.in_(ids[start : start + _IN_CHUNK]))
                 )
                 out.extend(
-                    VifText(p, i, int(r), t if isinstance(t, str) else json.dumps(t))
+                    VifText(p, i, r, t if type(t) is str else json.dumps(t))
                     for p, i, r, d, t in result.all()
                     if not d
                 )
