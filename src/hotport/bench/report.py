@@ -343,9 +343,12 @@ def tables(results: dict[str, Any], meta: dict[str, Any]) -> list[Tbl]:
                     r["operation"],
                     f"{r['seconds']['median'] * 1000:.0f} ms",
                     f"{r['seconds']['p95'] * 1000:.0f} ms",
-                    str(r["requests"]),
+                    "-" if r["requests"] is None else str(r["requests"]),
                 ]
             )
+        refused = sum(r.get("refused", 0) for r in lv.get("rows", []) if r["operation"] == "attach")
+        if refused:
+            t.notes.append(f"{refused} cycle(s) refused by the engine (a racy design lost a row).")
         if lv.get("rows"):
             t.notes.append(f"{lv['cycles']} attach+detach per policy and N.")
         out.append(t)
