@@ -54,11 +54,10 @@ from hotport.compose import build_manager
 from hotport.engine.context import EngineConfig
 from hotport.engine.manager import InterfaceManager
 from hotport.network import NeutronClient, NoAuth
-from hotport.sim.bulk import cached_vifs, seed_state
+from hotport.sim.bulk import seed_host
 from hotport.sim.seed import Seeder
 from hotport.sim.state import SimState
 from hotport.store.sql import open_store
-from hotport.virt.base import NIC
 from hotport.virt.memory import MemoryDriver
 
 HOST = "compute-1"
@@ -148,8 +147,12 @@ async def run(args: argparse.Namespace) -> None:
         tmp = Path(tmp_dir)
         t0 = time.perf_counter()
         state = SimState(seed=1)
-        layout = seed_state(
+        store = await open_store(f"sqlite+aiosqlite:///{tmp / 'hotport.db'}")
+        virt = MemoryDriver(plug_time=0.0, unplug_time=0.0)
+        layout = await seed_host(
             state,
+            store,
+            virt,
             host=HOST,
             instances=h,
             ports_per_instance=p,
@@ -158,16 +161,6 @@ async def run(args: argparse.Namespace) -> None:
         )
         state_file = tmp / "sim.json"
         state_file.write_text(json.dumps(state.to_snapshot()))
-        store = await open_store(f"sqlite+aiosqlite:///{tmp / 'hotport.db'}")
-        await store.bulk_load(HOST, cached_vifs(state, layout))
-        virt = MemoryDriver(plug_time=0.0, unplug_time=0.0)
-        for inst in layout.instances:
-            await virt.create_domain(inst, inst)
-            for port_id in layout.ports[inst]:
-                port = state.ports[port_id]
-                await virt.add_nic_behind_back(
-                    inst, NIC(mac=port["mac_address"], dev="tap" + port_id[:11], port_id=port_id)
-                )
         all_ports = iter([pid for inst in layout.instances for pid in layout.ports[inst]])
         del state
         gc.collect()

@@ -72,6 +72,7 @@ def _opt_string(value: str | None) -> str:
 
 
 _AFTER_PRESERVE = ', "delegate_create": false, "meta": '
+_NORMAL = '"normal"'
 _CREATE_BRIDGE = ', "should_create_bridge": true}'
 
 
@@ -229,19 +230,23 @@ class VifTemplate:
         bridge, ovs_interfaceid, create_bridge = _bridge(
             vif_type, details, port_id, self._network_id, self._ovs_bridge
         )
+        quoted_id = _string(port_id)
         # VIF.to_json's keys, in its order
         before_active = (
-            f'{{"id": {_string(port_id)}, "address": {_string(mac)}, "network": '
-            f"{self._network_open}{_opt_string(bridge)}{self._network_mid}{listed}"
+            f'{{"id": {quoted_id}, "address": {_string(mac)}, "network": '
+            f"{self._network_open}{'null' if bridge is None else _string(bridge)}"
+            f"{self._network_mid}{listed}"
             f"{self._network_close}{_CREATE_BRIDGE if create_bridge else '}'}, "
             f'"type": {_string(vif_type)}, "details": {details_text}, '
             f'"devname": {_string(("tap" + port_id)[:NIC_NAME_LEN])}, '
-            f'"ovs_interfaceid": {_opt_string(ovs_interfaceid)}, '
+            '"ovs_interfaceid": '
+            f"{quoted_id if ovs_interfaceid == port_id else _opt_string(ovs_interfaceid)}, "
             '"qbh_params": null, "qbg_params": null, "active": '
         )
         before_preserve = (
-            f', "vnic_type": {_string("normal" if vnic_type is None else vnic_type)}, '
-            f'"profile": {_object(profile)}, "preserve_on_delete": '
+            ', "vnic_type": '
+            f"{_NORMAL if vnic_type is None else _string(vnic_type)}, "
+            f'"profile": {_object(profile) if profile else "{}"}, "preserve_on_delete": '
         )
         return before_active, before_preserve, _AFTER_PRESERVE
 
@@ -349,18 +354,13 @@ def _fits(stored: str, parts: tuple[str, str, str]) -> bool:
     a, b, c = parts
     if not stored.startswith(a):
         return False
-    i = len(a)
-    for text in (b, c):  # a JSON boolean, then the next fixed piece
-        if stored.startswith("true", i):
-            i += 4
-        elif stored.startswith("false", i):
-            i += 5
-        else:
-            return False
-        if not stored.startswith(text, i):
-            return False
-        i += len(text)
-    rest = stored[i:]
+    i = _after_bool(stored, len(a))  # active
+    if i < 0 or not stored.startswith(b, i):
+        return False
+    i = _after_bool(stored, i + len(b))  # preserve_on_delete
+    if i < 0 or not stored.startswith(c, i):
+        return False
+    rest = stored[i + len(c) :]
     if rest == "{}}":
         return True
     if not (rest.startswith('{"tag": "') and rest.endswith('"}}')):
@@ -371,3 +371,12 @@ def _fits(stored: str, parts: tuple[str, str, str]) -> bool:
     except ValueError:
         return False
     return isinstance(tag, str) and _dumps(tag) == tag_text
+
+
+def _after_bool(text: str, i: int) -> int:
+    """The index after the JSON boolean at `i`, or -1."""
+    if text.startswith("true", i):
+        return i + 4
+    if text.startswith("false", i):
+        return i + 5
+    return -1

@@ -18,7 +18,7 @@ from hotport.engine import heal as heal_module
 from hotport.engine.context import EngineConfig
 from hotport.engine.heal import LIST_FIELDS
 from hotport.model.build import PORT_FIELDS
-from hotport.sim.bulk import BulkLayout, cached_vifs, seed_state
+from hotport.sim.bulk import BulkLayout, seed_host
 from hotport.sim.config import SimConfig
 from hotport.store.sql import SqlStore
 from hotport.virt.base import NIC
@@ -46,18 +46,11 @@ async def stack(tmp_path: Path) -> AsyncIterator[InProcessStack]:
 async def seeded(stack: InProcessStack, **kwargs: Any) -> BulkLayout:
     """Instances x ports bound at the simulator, in line in the store and the domains."""
     args: dict[str, Any] = {"instances": 6, "ports_per_instance": 3, "networks": 2}
-    state = stack.sim.state
-    layout = seed_state(state, host=HOST, **{**args, **kwargs})
     assert isinstance(stack.store, SqlStore)
-    await stack.store.bulk_load(HOST, cached_vifs(state, layout))
-    virt = stack.virt
-    assert isinstance(virt, MemoryDriver)
-    for inst in layout.instances:
-        await virt.create_domain(inst, inst)
-        for port_id in layout.ports[inst]:
-            mac = state.ports[port_id]["mac_address"]
-            await virt.add_nic_behind_back(inst, NIC(mac=mac, port_id=port_id))
-    return layout
+    assert isinstance(stack.virt, MemoryDriver)
+    return await seed_host(
+        stack.sim.state, stack.store, stack.virt, host=HOST, **{**args, **kwargs}
+    )
 
 
 def first_port(layout: BulkLayout) -> str:
