@@ -341,18 +341,27 @@ def tables(results: dict[str, Any], meta: dict[str, Any]) -> list[Tbl]:
                     r["policy"],
                     str(r["ports"]),
                     r["operation"],
-                    f"{r['seconds']['median'] * 1000:.0f} ms",
-                    f"{r['seconds']['p95'] * 1000:.0f} ms",
+                    _ms(r["seconds"]["median"]),
+                    _ms(r["seconds"]["p95"]),
                     "-" if r["requests"] is None else str(r["requests"]),
                 ]
             )
         refused = sum(r.get("refused", 0) for r in lv.get("rows", []) if r["operation"] == "attach")
         if refused:
             t.notes.append(f"{refused} cycle(s) refused by the engine (a racy design lost a row).")
+            for r in lv.get("rows", []):
+                if r["operation"] == "attach" and r.get("first_refusal"):
+                    t.notes.append(f"{r['policy']} N={r['ports']}: {r['first_refusal']}")
         if lv.get("rows"):
             t.notes.append(f"{lv['cycles']} attach+detach per policy and N.")
         out.append(t)
     return out
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "-"  # nothing measured (every cycle refused)
+    return f"{seconds * 1000:.0f} ms"
 
 
 def targets_table(targets: list[Target]) -> Tbl:

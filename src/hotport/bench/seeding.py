@@ -52,7 +52,12 @@ def can_seed(instances: int, ports: int) -> str | None:
 
 async def _bulk(ps: PolicyStack, module: Any, instances: int, ports: int) -> list[str]:
     state = ps.sim.state
-    store = ps.manager.engine.store
+    store: Any = ps.stack.store
+    if hasattr(module, "seed_host"):  # the three in one call
+        done = await module.seed_host(
+            state, store, ps.virt, host=HOST, instances=instances, ports_per_instance=ports
+        )
+        return [str(i) for i in done.instances]
     layout = module.seed_state(state, host=HOST, instances=instances, ports_per_instance=ports)
     await store.bulk_load(HOST, module.cached_vifs(state, layout))
     for inst in layout.instances:

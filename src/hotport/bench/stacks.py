@@ -242,12 +242,15 @@ async def timed(ps: PolicyStack, call: Callable[[], Any], *, real_hypervisor: bo
     return Op.of(ps.policy, result.trace, ps.meter, ps.time_scale, real_hypervisor=real_hypervisor)
 
 
-async def attempt(coro: Awaitable[Op]) -> Op | None:
+async def attempt(coro: Awaitable[Op], errors: list[str] | None = None) -> Op | None:
     """The operation measured, or None if the engine refused it (a racy policy may have
-    lost the port it was asked to detach from its cache: counted, not fatal)."""
+    lost the port it was asked to detach from its cache: counted, not fatal); the
+    refusal is appended to `errors` when given."""
     try:
         return await coro
-    except EngineError:
+    except EngineError as exc:
+        if errors is not None:
+            errors.append(f"{type(exc).__name__}: {exc}")
         return None
 
 

@@ -99,11 +99,14 @@ async def run(ctx: Ctx) -> dict[str, Any]:
                     att: list[Op] = []
                     det: list[Op] = []
                     failed = 0
+                    refusals: list[str] = []
                     for _ in range(s.libvirt_cycles):
                         extra = await ps.seeder.port(net)  # fresh: a detach may delete it
                         for measure, into in ((measure_attach, att), (measure_detach, det)):
                             await settle(ps)  # each measured alone, events handled
-                            op = await attempt(measure(ps, dom, extra, real_hypervisor=True))
+                            op = await attempt(
+                                measure(ps, dom, extra, real_hypervisor=True), refusals
+                            )
                             if op is None:
                                 failed += 1  # a racy policy lost the row: counted
                             else:
@@ -123,6 +126,7 @@ async def run(ctx: Ctx) -> dict[str, Any]:
                                 "hypervisor_phase": hv,
                                 "errors": sum(1 for o in ops if o.outcome != "ok"),
                                 "refused": failed,
+                                "first_refusal": refusals[0] if refusals else None,
                             }
                         )
                     ctx.advance()
