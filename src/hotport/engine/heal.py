@@ -43,7 +43,7 @@ import gc
 import logging
 import operator
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -177,9 +177,14 @@ async def _heal(engine: Engine, report: HealReport, trace: OperationTrace) -> No
                     )
         del heads, live_by_instance, by_instance
         with trace.phase("nics"):
-            # rows written since the heal read them (by an operation, or by the heal)
-            diff.moved(await engine.store.vif_heads(since=mark - _CLOCK_SLACK))
-            await _compare_nics(engine, report, instances, busy, diff.macs)
+
+            async def forget_moved() -> None:
+                # rows written since the heal read them (by an operation, or by the
+                # heal), asked AFTER the NICs are listed: a row written before or while
+                # they were listed is then never vouched for by what the diff learnt
+                diff.moved(await engine.store.vif_heads(since=mark - _CLOCK_SLACK))
+
+            await _compare_nics(engine, report, instances, busy, diff.macs, forget_moved)
         report.purged_tombstones = await engine.store.purge_tombstones(
             engine.clock() - engine.config.tombstone_age
         )
@@ -462,6 +467,7 @@ async def _compare_nics(
     instances: set[str],
     busy: set[str],
     macs: dict[str, dict[str, tuple[str, int]] | None],
+    forget_moved: Callable[[], Awaitable[None]],
 ) -> None:
     """Compare each domain's NICs with the instance's live rows. The rows come from what
     the diff learnt (`macs`, less the instances whose rows were written since); an
@@ -471,6 +477,7 @@ async def _compare_nics(
     report.unknown_domains = sorted(domains - instances)
     checked = sorted(instances & domains)
     nic_lists = await _nics_of(engine, checked)
+    await forget_moved()  # after the listing (see heal)
     for inst, nics in zip(checked, nic_lists, strict=True):
         learnt = macs.get(inst)
         if learnt is not None and {mac for mac, _ in learnt.values()} == {
