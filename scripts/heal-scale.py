@@ -108,6 +108,10 @@ class SimProcess:
         self.proc.wait(30)
 
 
+def file_mb(folder: Path, pattern: str) -> float:
+    return sum(f.stat().st_size for f in folder.glob(pattern)) / MB
+
+
 def rss_peak_reset() -> bool:
     try:
         Path("/proc/self/clear_refs").write_text("5")
@@ -174,9 +178,11 @@ async def run(args: argparse.Namespace) -> None:
             manager = build_manager(
                 config=EngineConfig(host=HOST), network=client, store=store, virt=virt
             )
+            db_mb = file_mb(tmp, "hotport.db*")
             print(
                 f"H={h} x P={p}: {h * p} VIFs, {args.networks} networks, "
-                f"{args.floating_ips} floating IPs (set-up {setup:.1f} s, not counted)"
+                f"{args.floating_ips} floating IPs (set-up {setup:.1f} s, not counted; "
+                f"the cache is a {db_mb:.0f} MB SQLite file)"
             )
             admin = httpx.AsyncClient(base_url=sim.url, timeout=600.0)
             try:
