@@ -241,6 +241,12 @@ class MemoryDriver:
         """As `fail_next_plug`, for unplugs."""
         self._faults["unplug"].append((instance_uuid, exc))
 
+    def clear_faults(self) -> None:
+        """Forget every queued plug and unplug failure (`fail_next_plug`/`_unplug`) that
+        has not fired yet."""
+        for queued in self._faults.values():
+            queued.clear()
+
     def set_plug_hook(self, hook: VirtHook | None) -> None:
         self._hooks["plug"] = hook
 

@@ -485,6 +485,20 @@ async def test_fail_next_plug_for_any_domain_and_queued_in_order() -> None:
     assert driver.snapshot()["plugs"] == {"injected": 2, "ok": 1}
 
 
+async def test_clear_faults_forgets_the_queued_failures_only() -> None:
+    driver, _ = await driver_with_domain()
+    driver.fail_next_plug(UUID, RuntimeError("never fired"))
+    driver.fail_next_unplug(None, DeviceDetachFailed("never fired"))
+    driver.clear_faults()
+    await driver.plug(UUID, vif())
+    await driver.unplug(UUID, vif(), within=1)
+    assert driver.snapshot()["plugs"] == {"ok": 1}
+    assert driver.snapshot()["unplugs"] == {"ok": 1}
+    driver.fail_next_plug(UUID, RuntimeError("armed again"))  # still usable afterwards
+    with pytest.raises(RuntimeError, match="armed again"):
+        await driver.plug(UUID, vif())
+
+
 async def test_fail_next_unplug_fails_one_unplug_and_keeps_the_nic() -> None:
     driver, _ = await driver_with_domain()
     await driver.plug(UUID, vif())
