@@ -353,6 +353,22 @@ async def test_article_keeps_the_lost_update_race(tmp_path: Path) -> None:
         net = await neutron.network()
         inst = await new_instance(stack)
         a, b = await neutron.port(net), await neutron.port(net)
+        # the race, made certain: neither attach reads the VM's network info until both
+        # are about to (left to the scheduler, one attach sometimes wrote before the
+        # other read, and nothing was lost)
+        policy = stack.manager.engine.policy
+        read = policy.snapshot
+        both = asyncio.Barrier(2)
+        calls = 0
+
+        async def snapshot(store: Any, instance_uuid: str) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls <= 2:  # (the two attaches' reads)
+                await both.wait()
+            return await read(store, instance_uuid)
+
+        policy.snapshot = snapshot
         await asyncio.gather(
             stack.manager.attach(inst, port_id=a), stack.manager.attach(inst, port_id=b)
         )
@@ -360,6 +376,7 @@ async def test_article_keeps_the_lost_update_race(tmp_path: Path) -> None:
         assert len(cached) == 1
         assert cached < {a, b}
         assert len(await stack.virt.nics(inst)) == 2
+        policy.snapshot = read
         report = await stack.manager.heal()  # Nova's heal puts it back
         assert report.added == sorted({a, b} - cached)
     finally:
