@@ -1,6 +1,9 @@
 """The composition root: the one place where concrete backends are chosen and wired.
 
-Owns: building an `InterfaceManager` from its parts (`build_manager`), and the
+Owns: building an `InterfaceManager` from its parts (`build_manager`: hotport's own
+policy gets the coalescing one-port reads of `hotport.network.coalesce`, attributed to
+the operations' traces; the reference designs `legacy` and `article` reproduce upstream
+Nova's requests and never coalesce), and the
 in-process stack used by the tests, the demo and the benchmarks (`InProcessStack`): the
 Neutron simulator reached through httpx's ASGI transport (no sockets), its event
 notifier delivering straight into the engine (the same JSON, batching included), a SQL
@@ -25,12 +28,13 @@ from hotport.engine.context import Engine, EngineConfig
 from hotport.engine.contracts import NetworkAPI
 from hotport.engine.manager import InterfaceManager
 from hotport.engine.policy import POLICIES
-from hotport.engine.trace import observe_request
+from hotport.engine.trace import TraceSharing, observe_request
 from hotport.engine.waiters import ExternalEvent
 from hotport.locks.base import LockBackend
 from hotport.locks.facade import Locks
 from hotport.locks.local import LocalLocks
 from hotport.network import NeutronClient, NoAuth
+from hotport.network.coalesce import Coalescer
 from hotport.sim.app import create_app
 from hotport.sim.config import SimConfig
 from hotport.store.base import Store
@@ -50,10 +54,16 @@ def build_manager(
     virt: VirtDriver,
     policy: str = "hotport",
     locks: LockBackend | None = None,
+    coalesce: bool = True,
 ) -> InterfaceManager:
+    """The manager for `policy`. `coalesce` (hotport's policy only) shares one list
+    request among concurrent one-port reads (`hotport.network.coalesce`)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose from {sorted(POLICIES)}")
     network.add_observer(observe_request)
+    reads = (
+        Coalescer(network, attribution=TraceSharing()) if coalesce and policy == "hotport" else None
+    )
     engine = Engine(
         config=config,
         network=network,
@@ -61,6 +71,7 @@ def build_manager(
         locks=Locks(locks if locks is not None else LocalLocks()),
         virt=virt,
         policy=POLICIES[policy],
+        port_reads=reads,
     )
     manager = InterfaceManager(engine)
     listen = getattr(virt, "add_lifecycle_listener", None)
@@ -92,6 +103,9 @@ class InProcessStack:
         await self.sim.notifier.aclose()
         await self.manager.drain()
         await self.manager.close()
+        reads = self.manager.engine.reads
+        if isinstance(reads, Coalescer):
+            await reads.aclose()
         await self.client.aclose()
         await self.admin.aclose()
         await self.store.close()

@@ -13,7 +13,10 @@ simulation scaled down, keep the local work as measured): the simulator's delays
 in-memory hypervisor's are divided by `time_scale`; SQLite, hotport's and the
 simulator's own CPU, and the event loop are not. An operation's *scaled* time is the
 union of the intervals in which it waited for a simulated delay of one of its own
-requests, for a lock (the holder's work is mostly scaled time too), or for the
+requests (a coalesced request sent for several operations at once is each one's own
+here: `request_traces()` names them all, and each gets its interval and delay), for a
+lock (the holder's work is mostly scaled time too), in the queue of a coalesced read
+(phase `wait-coalesce`: the request ahead of it is mostly scaled time too), or for the
 in-memory hypervisor's plug/unplug (a real hypervisor is not scaled). Then
 
     equivalent = scaled / time_scale + (seconds - scaled)
@@ -34,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from hotport.engine.trace import OperationTrace, current_trace
+from hotport.engine.trace import OperationTrace, request_traces
 
 __all__ = [
     "SimMeter",
@@ -46,6 +49,8 @@ __all__ = [
 
 #: phases whose time is the in-memory hypervisor's (scaled like the network)
 HYPERVISOR_PHASES = frozenset({"plug", "unplug"})
+#: phase prefixes of waits for others' (mostly scaled) work: locks, coalesced reads
+WAIT_PHASE_PREFIXES = ("lock-", "wait-")
 
 #: (start, end, simulated delay) of one request, perf_counter seconds
 Request = tuple[float, float, float]
@@ -102,8 +107,8 @@ class SimMeter(httpx.AsyncBaseTransport):
             self._depth -= 1
             if self._depth == 0:
                 self.cpu += time.process_time() - self._since
-            trace = current_trace()
-            if trace is not None:
+            # every operation the request was sent for: one, or all sharing a coalesced read
+            for trace in request_traces():
                 entry = self._by_trace.get(id(trace))
                 if entry is None or entry[0] is not trace:
                     entry = (trace, [])
@@ -141,7 +146,9 @@ def scaled_spans(
     # a request's simulated delay ends just before its answer is rendered and sent back
     spans = [(max(start, end - delay), end) for start, end, delay in requests if delay > 0]
     for p in trace.phases:
-        if p.name.startswith("lock-") or (p.name in HYPERVISOR_PHASES and not real_hypervisor):
+        if p.name.startswith(WAIT_PHASE_PREFIXES) or (
+            p.name in HYPERVISOR_PHASES and not real_hypervisor
+        ):
             start = trace.started + p.start
             spans.append((start, start + p.seconds))
     return spans

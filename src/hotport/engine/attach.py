@@ -4,8 +4,11 @@ Owns: attach by port id and attach by network id (the port created already bound
 the rollback of every failure path. The sequence (DESIGN.md, "Operations"):
 
 1. lock `port-{port_id}`; journal `attach/started`.
-2. read the port and its floating IPs concurrently (one round trip); refuse a port that
-   belongs to another device (409, nothing changed).
+2. read the port and its floating IPs concurrently (one round trip, through
+   `engine.reads`: for hotport's policy, concurrent attaches' reads are coalesced into
+   shared list requests, see `hotport.network.coalesce`; a lone attach sends exactly
+   `GET /ports/{id}` and `GET /floatingips?port_id={id}`); refuse a port that belongs to
+   another device (409, nothing changed).
 3. bind it in ONE write with `If-Match: revision_number=N` (a 412 means somebody changed
    the port since the read: re-read, re-check ownership, retry a bounded number of
    times); the network details come from the per-host cache meanwhile (a cold miss
@@ -126,8 +129,8 @@ async def _attach_locked(
         try:
             with trace.phase("read"):
                 port, fips = await asyncio.gather(
-                    engine.network.show_port(port_id),
-                    engine.network.list_floating_ips([port_id]),
+                    engine.reads.show_port(port_id),
+                    engine.reads.port_floating_ips(port_id),
                 )
             _check_owner(port, instance_uuid)
             existing = await engine.store.vif(port_id)

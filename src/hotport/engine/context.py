@@ -1,9 +1,11 @@
 """The engine's parts and settings, and the translation of backend errors.
 
 Owns: `EngineConfig` (the knobs), `Engine` (the parts every operation module uses: the
-four backends, the network cache, the cache policy, the event waiters, the background
-work), `translate_errors` (network, virt and store errors -> `hotport.engine.errors`,
-causes chained) and `traced` (run one operation under its trace).
+four backends, the one-port reads (`reads`: `DirectReads` unless the composition root
+gives a coalescing `PortReads`), the network cache, the cache policy, the event waiters,
+the background work), `translate_errors` (network, virt and store errors ->
+`hotport.engine.errors`, causes chained) and `traced` (run one operation under its
+trace).
 
 Must never: import a concrete backend; it receives them from the composition root.
 
@@ -17,18 +19,19 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from hotport.engine import errors as E
 from hotport.engine.background import Background
-from hotport.engine.contracts import NetworkAPI
+from hotport.engine.contracts import NetworkAPI, PortReads
 from hotport.engine.netcache import NetworkCache
 from hotport.engine.policy import CachePolicy, HotportPolicy
 from hotport.engine.trace import OperationTrace, tracing
 from hotport.engine.waiters import EventWaiters
 from hotport.locks.facade import Locks
 from hotport.network import errors as net
+from hotport.network.models import FloatingIP, Port
 from hotport.store import base as store_base
 from hotport.store.base import Store
 from hotport.virt import base as virt
@@ -52,6 +55,20 @@ class EngineConfig:
     project_id: str | None = None
 
 
+@dataclass(frozen=True)
+class DirectReads:
+    """`PortReads` with one request per call, as the client sends them:
+    `GET /ports/{id}` and `GET /floatingips?port_id={id}`."""
+
+    network: NetworkAPI
+
+    async def show_port(self, port_id: str) -> Port:
+        return await self.network.show_port(port_id)
+
+    async def port_floating_ips(self, port_id: str) -> list[FloatingIP]:
+        return await self.network.list_floating_ips([port_id])
+
+
 @dataclass
 class Engine:
     config: EngineConfig
@@ -61,13 +78,17 @@ class Engine:
     virt: VirtDriver
     policy: CachePolicy = field(default_factory=HotportPolicy)
     netcache: NetworkCache = field(init=False)
+    #: attach's and the per-port refresh's reads of one port (`port_reads`, or direct)
+    reads: PortReads = field(init=False)
     waiters: EventWaiters = field(default_factory=EventWaiters)
     background: Background = field(default_factory=Background)
     clock: Callable[[], float] = time.time
     on_trace: list[Callable[[OperationTrace], None]] = field(default_factory=list)
+    port_reads: InitVar[PortReads | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, port_reads: PortReads | None) -> None:
         self.netcache = NetworkCache(self.network)
+        self.reads = port_reads if port_reads is not None else DirectReads(self.network)
 
     @property
     def host(self) -> str:

@@ -1,8 +1,13 @@
-"""What the engine needs from the network service: the `NetworkAPI` protocol.
+"""What the engine needs from the network service: the `NetworkAPI` and `PortReads`
+protocols.
 
-Owns: the small protocol the engine calls (a subset of `hotport.network.NeutronClient`,
-which satisfies it structurally). The other backends' protocols live beside their data
-types: `hotport.store.base.Store`, `hotport.locks.base.LockBackend`,
+Owns: the small protocols the engine calls. `NetworkAPI` is a subset of
+`hotport.network.NeutronClient`, which satisfies it structurally. `PortReads` is the
+one-port read of attach and of the per-port refresh (the port and its floating IPs):
+`hotport.engine.context.DirectReads` sends each as its own request, and the composition
+root gives hotport's own policy `hotport.network.coalesce.Coalescer`, which sends
+concurrent reads of one kind as one request. The other backends' protocols live beside
+their data types: `hotport.store.base.Store`, `hotport.locks.base.LockBackend`,
 `hotport.virt.base.VirtDriver`.
 
 Must never: import a concrete backend (the composition root wires them).
@@ -81,3 +86,13 @@ class NetworkAPI(Protocol):
 
     @property
     def id_chunk(self) -> int: ...
+
+
+class PortReads(Protocol):
+    """One port's state and its floating IPs, as `show_port(id)` and
+    `list_floating_ips([id])` answer them (same results, same errors: a port that does
+    not exist raises `PortNotFound`)."""
+
+    async def show_port(self, port_id: str) -> Port: ...
+
+    async def port_floating_ips(self, port_id: str) -> list[FloatingIP]: ...

@@ -8,8 +8,9 @@ the work runs in the background) and the work itself:
   the port's revision; keeping the cached revision current keeps detach at one write).
 - `network-changed` with a tag: refresh that one VIF under its port lock, coalesced: a
   burst of events for one port yields one refresh (plus one more if an event arrives
-  while the refresh runs). Cost: the port and its floating IPs, read concurrently,
-  plus network-cache misses.
+  while the refresh runs). Cost: the port and its floating IPs, read concurrently
+  through `engine.reads` (refreshes of several ports at once share coalesced list
+  requests under hotport's policy), plus network-cache misses.
 - `network-changed` without a tag: refresh the whole instance under
   `refresh_cache-{instance}`: one list of the instance's ports, one of their floating
   IPs, its networks re-read through the cache. Ports with an operation in flight are
@@ -112,8 +113,8 @@ async def refresh_port(
         with translate_errors("refresh"):
             try:
                 port, fips = await asyncio.gather(
-                    engine.network.show_port(port_id),
-                    engine.network.list_floating_ips([port_id]),
+                    engine.reads.show_port(port_id),
+                    engine.reads.port_floating_ips(port_id),
                 )
             except net.PortNotFound:
                 await _forget(engine, instance_uuid, port_id)

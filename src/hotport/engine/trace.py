@@ -1,8 +1,20 @@
 """Per-operation traces: phases timed, network-service requests counted, lock waits.
 
 Owns: `OperationTrace` (one attach, detach, event refresh, heal or recovery), the
-context variable that makes the current trace reachable from the network client's
-observer (`observe_request`), and the arithmetic of sequential round trips.
+context variables that make the current trace reachable from the network client's
+observer (`observe_request`) and from the benchmark's meter (`request_traces`), the
+arithmetic of sequential round trips, and `TraceSharing`: the hooks through which
+`hotport.network.coalesce` records a request it sent for several operations at once.
+
+Shared requests: a coalesced read is sent by a task of its own for every operation
+waiting for it. `TraceSharing.sending_for` marks that task's context with their traces:
+a request it sends is counted in each of them as a *shared* request (`shared`, not
+`requests`: `requests` stays what the operation sent for itself, so the requests of all
+traces still add up to the requests sent), its interval takes part in each one's round
+trips, and `request_traces()` names all of them (the benchmark's `SimMeter` gives the
+request's simulated delay to each). A request sent for exactly one operation is simply
+that operation's own. The time an operation queued before its coalesced read was sent
+is the phase `wait-coalesce` (`add_wait`).
 
 Must never: do I/O or decide anything; a trace only records.
 
@@ -15,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -49,6 +61,8 @@ class OperationTrace:
     ended: float | None = None
     phases: list[Phase] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
+    #: requests sent for this operation together with others (coalesced reads)
+    shared: Counter[str] = field(default_factory=Counter)
     lock_wait: dict[str, float] = field(default_factory=dict)
     outcome: str = "running"
     error: str | None = None
@@ -71,6 +85,17 @@ class OperationTrace:
         self.requests[call] += 1
         self._intervals.append((end - duration, end))
 
+    def add_shared_request(self, call: str, duration: float) -> None:
+        """A request sent for this operation and others at once: it waited for it."""
+        end = self.clock()
+        self.shared[call] += 1
+        self._intervals.append((end - duration, end))
+
+    def add_wait(self, kind: str, seconds: float) -> None:
+        """Record a wait that just ended (not for a lock) as the phase `wait-<kind>`."""
+        now = self.clock() - self.started
+        self.phases.append(Phase(f"wait-{kind}", max(0.0, now - seconds), seconds))
+
     def add_lock_wait(self, kind: str, seconds: float) -> None:
         """Record the wait for a lock just taken (also as a phase, `lock-<kind>`)."""
         self.lock_wait[kind] = self.lock_wait.get(kind, 0.0) + seconds
@@ -91,8 +116,13 @@ class OperationTrace:
         return sum(self.requests.values())
 
     @property
+    def shared_count(self) -> int:
+        return sum(self.shared.values())
+
+    @property
     def round_trips(self) -> int:
-        """Sequential waves of requests: requests that overlapped in time count once."""
+        """Sequential waves of requests (shared ones included): requests that overlapped
+        in time count once."""
         waves = 0
         end = float("-inf")
         for start, stop in sorted(self._intervals):
@@ -117,16 +147,29 @@ class OperationTrace:
             ],
             "network_requests": dict(self.requests),
             "network_request_total": self.request_count,
+            "network_requests_shared": dict(self.shared),
             "network_round_trips": self.round_trips,
             "lock_wait_seconds": {k: round(v, 6) for k, v in self.lock_wait.items()},
         }
 
 
 _current: ContextVar[OperationTrace | None] = ContextVar("hotport_trace", default=None)
+#: the operations a request sent from this context serves together (two or more)
+_sharing: ContextVar[tuple[OperationTrace, ...]] = ContextVar("hotport_trace_sharing", default=())
 
 
 def current_trace() -> OperationTrace | None:
     return _current.get()
+
+
+def request_traces() -> tuple[OperationTrace, ...]:
+    """Every operation a request sent now is sent for: the current one, or all those
+    sharing a coalesced request (none outside any operation)."""
+    shared = _sharing.get()
+    if shared:
+        return shared
+    trace = _current.get()
+    return () if trace is None else (trace,)
 
 
 @contextmanager
@@ -140,7 +183,36 @@ def tracing(trace: OperationTrace) -> Iterator[OperationTrace]:
 
 
 def observe_request(record: RequestObservation) -> None:
-    """A network-client observer: count the attempt in the current operation's trace."""
-    trace = _current.get()
-    if trace is not None:
-        trace.add_request(record.call, record.duration)
+    """A network-client observer: count the attempt in the current operation's trace,
+    or as a shared request in each of the traces sharing it."""
+    shared = _sharing.get()
+    if shared:
+        for trace in shared:
+            trace.add_shared_request(record.call, record.duration)
+        return
+    current = _current.get()
+    if current is not None:
+        current.add_request(record.call, record.duration)
+
+
+class TraceSharing:
+    """`hotport.network.coalesce.Attribution` for operation traces (module docstring)."""
+
+    def caller(self) -> OperationTrace | None:
+        """The operation calling now (in the caller's task)."""
+        return _current.get()
+
+    def waited(self, caller: object, seconds: float) -> None:
+        """`caller` queued `seconds` for a coalesced read, which is being sent now."""
+        if isinstance(caller, OperationTrace):
+            caller.add_wait("coalesce", seconds)
+
+    def sending_for(self, callers: Sequence[object]) -> None:
+        """Run in the fresh context of the task that sends a request for `callers`."""
+        traces: dict[int, OperationTrace] = {}
+        for c in callers:
+            if isinstance(c, OperationTrace):
+                traces.setdefault(id(c), c)
+        unique = tuple(traces.values())
+        _current.set(unique[0] if len(unique) == 1 else None)
+        _sharing.set(unique if len(unique) > 1 else ())
