@@ -102,10 +102,7 @@ class InProcessStack:
         await self.sim.agent.aclose()
         await self.sim.notifier.aclose()
         await self.manager.drain()
-        await self.manager.close()
-        reads = self.manager.engine.reads
-        if isinstance(reads, Coalescer):
-            await reads.aclose()
+        await self.manager.close()  # (and the coalescer's batches)
         await self.client.aclose()
         await self.admin.aclose()
         await self.store.close()

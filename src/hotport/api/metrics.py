@@ -400,7 +400,38 @@ class _ManagerCollector(Collector):
         )
         for reason, n in stats["refused_writes"].items():
             refused.add_metric([reason], n)
-        return [*out, busy, abandoned, refused]
+        return [*out, busy, abandoned, refused, *_read_metrics(stats.get("reads") or {})]
+
+
+def _read_metrics(reads: dict[str, dict[str, int]]) -> list[Metric]:
+    """The coalescer's counters (`hotport.network.coalesce.LaneStats`), by kind of
+    one-port read (`show_port`, `floating_ips`); none under the reference policies."""
+    requests = CounterMetricFamily(
+        "hotport_port_reads_requests",
+        "One-port reads sent to the network service, by kind and how: direct (alone, "
+        "as asked) or batch (for queued callers, one list request).",
+        labels=["kind", "how"],
+    )
+    shared = CounterMetricFamily(
+        "hotport_port_reads_shared",
+        "Batch requests that answered two or more operations at once, by kind.",
+        labels=["kind"],
+    )
+    callers = CounterMetricFamily(
+        "hotport_port_reads_batched_callers",
+        "Operations answered by a batch request, by kind.",
+        labels=["kind"],
+    )
+    queued = GaugeMetricFamily(
+        "hotport_port_reads_queued", "Operations waiting for a batch, by kind.", labels=["kind"]
+    )
+    for kind, s in sorted(reads.items()):
+        requests.add_metric([kind, "direct"], s.get("direct", 0))
+        requests.add_metric([kind, "batch"], s.get("batches", 0))
+        shared.add_metric([kind], s.get("shared", 0))
+        callers.add_metric([kind], s.get("batched_callers", 0))
+        queued.add_metric([kind], s.get("queued", 0))
+    return [requests, shared, callers, queued]
 
 
 class _HttpMetrics:

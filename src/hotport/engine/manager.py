@@ -260,11 +260,16 @@ class InterfaceManager:
             self._heal_task.cancel()
             await asyncio.gather(self._heal_task, return_exceptions=True)
         await self.engine.background.close()
+        closing = getattr(self.engine.reads, "aclose", None)  # (a coalescer's batches)
+        if closing is not None:
+            await closing()
 
     def stats(self) -> dict[str, Any]:
         e = self.engine
+        reads = getattr(e.reads, "stats", None)  # (the coalescer's, per kind of read)
         return {
             "policy": e.policy.name,
+            "reads": reads() if reads is not None else {},
             "locks": e.locks.stats(),
             "netcache": {
                 "entries": len(e.netcache),

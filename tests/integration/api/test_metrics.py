@@ -100,6 +100,14 @@ async def test_attach_detach_counts_kinds_phases_calls_and_locks(quiet: ServiceS
         "bind_port": 1,
     }
     assert warm["network_requests"] == {"show_port": 1, "list_floating_ips": 1, "bind_port": 1}
+    # one attach alone: its two one-port reads went out as asked, none batched
+    for kind in ("show_port", "floating_ips"):
+        assert (
+            after.delta(before, "hotport_port_reads_requests_total", kind=kind, how="direct") == 1
+        )
+        assert after.delta(before, "hotport_port_reads_requests_total", kind=kind, how="batch") == 0
+        assert after.has("hotport_port_reads_shared_total", kind=kind)
+        assert after.get("hotport_port_reads_queued", kind=kind) == 0
     assert after.delta(before, "hotport_operations_total", kind="attach", outcome="ok") == 1
     assert after.get("hotport_operations_total", kind="attach", outcome="ok") == 2
     assert after.delta(before, "hotport_operation_seconds_count", kind="attach") == 1
